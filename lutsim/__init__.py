@@ -1,0 +1,1 @@
+"""lutsim: the command-line interface over every level of the LUT tensor core."""

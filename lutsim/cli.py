@@ -1,0 +1,385 @@
+"""The ``lutsim`` command line: one subcommand per job, each a thin layer over the library.
+
+========== ==========================================================================
+command    job
+========== ==========================================================================
+presets    list the named core configurations, or print one resolved as TOML
+asm        assembly text -> LMMA program (64-bit little-endian words, or hex text)
+disasm     LMMA program -> canonical assembly text
+gemm       run one mpGEMM from an ``.npz`` file at a chosen level, check its residual
+demo       random mpGEMMs over the standard presets, one residual line each
+========== ==========================================================================
+
+Every subcommand that needs a core takes ``--config CFG`` (a preset name or a TOML/YAML file)
+and repeated ``--set KEY=VALUE`` overrides, resolved by :func:`isa.config.load_config`.
+
+Every failure is one line on stderr, ``lutsim: error: <message>``, never a traceback. Exit
+codes: 0 success, 1 bad input (a file, a configuration or data the library rejects, or a result
+outside its error bound), 2 a command line that cannot be carried out as written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from isa import encoding
+from isa._io import atomic_write_bytes, atomic_write_text
+from isa.config import DEFAULT_PRESET, PRESETS, CoreConfig, load_config
+
+PROG = "lutsim"
+
+# Presets the demo always runs (after the configured core): W1/W2/W4/ternary weights with
+# INT8 activations, FP16 activations, and FP16 activations through INT8-quantized tables.
+DEMO_PRESETS = tuple(
+    f"m2n64k4-{w}-{a}"
+    for w in ("w1", "w2", "w4", "w1.58")
+    for a in ("int8", "fp16", "fp16-int8table")
+)
+DEMO_SHAPE = (8, 256, 512)  # M, N, K
+DEMO_GROUP = 128  # group size along K of the per-group variant
+
+
+class UsageError(Exception):
+    """A command line that cannot be carried out as written (exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line raised to :func:`main`, not a usage dump."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+# ---- helpers -------------------------------------------------------------------------------
+def _one_line(text: str) -> str:
+    return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def _os_message(err: OSError) -> str:
+    if err.filename is not None and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    return str(err)
+
+
+def _config(args: argparse.Namespace) -> CoreConfig:
+    return load_config(args.config, args.sets)
+
+
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text (byte {err.start})") from None
+
+
+def _write_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """Write an uncompressed ``.npz`` atomically: a reader sees the old file or the new one."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _fmt_num(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.3g}"
+
+
+# ---- presets ------------------------------------------------------------------------------
+def _derived_facts(cfg: CoreConfig) -> list[tuple[str, Any, str]]:
+    facts = [
+        ("table_entries", cfg.table_entries, "stored entries per table"),
+        ("table_entry_bits", cfg.table_entry_bits, "bits per stored table entry"),
+        ("code_max", cfg.code_max, "largest weight code"),
+        ("table_fragment_words", cfg.table_fragment_words, "32-bit words per ldt"),
+        ("weight_fragment_words", cfg.weight_fragment_words, "32-bit words per ldw"),
+        ("acc_fragment_words", cfg.acc_fragment_words, "32-bit words per lda/sta"),
+        ("lookups_per_lmma", cfg.lookups_per_lmma, "table lookups per lmma"),
+    ]
+    facts += [
+        (f"latency_cycles.{op}", cycles, f"cycles {op} occupies the core")
+        for op, cycles in cfg.latency_cycles.items()
+    ]
+    return facts
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    if args.name is None:
+        if args.sets:
+            raise UsageError(
+                "--set needs a preset name or config file (see 'lutsim presets --help')"
+            )
+        labels = {name: f"{name} (default)" if name == DEFAULT_PRESET else name for name in PRESETS}
+        width = max(len(label) for label in labels.values())
+        for name, label in labels.items():
+            cfg = load_config(name)
+            tables = f"{cfg.table_format} tables x {cfg.table_entries}"
+            print(f"{label:<{width}}  {cfg.mnemonic:<28}  {tables}")
+        return 0
+    cfg = load_config(args.name, args.sets)
+    source = f"preset {args.name!r}" if args.name in PRESETS else args.name
+    print(
+        f"# lutsim core configuration: {source}"
+        + (" with " + ", ".join(args.sets) if args.sets else "")
+    )
+    print(f"# {cfg.mnemonic}")
+    print(cfg.to_toml(), end="")
+    print("\n# derived facts (read-only)")
+    width = max(len(f"{name} = {value}") for name, value, _ in _derived_facts(cfg))
+    for name, value, meaning in _derived_facts(cfg):
+        print(f"# {f'{name} = {value}':<{width}}  {meaning}")
+    return 0
+
+
+# ---- asm / disasm -------------------------------------------------------------------------
+def _cmd_asm(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    text = _read_text(args.input)
+    try:
+        words = encoding.assemble(text, cfg)
+    except encoding.AsmError as err:
+        raise ValueError(f"{args.input}: {err}") from None
+    if args.hex:
+        atomic_write_text(args.output, "".join(f"{w:016x}\n" for w in words))
+    else:
+        encoding.write_program(words, args.output)
+    print(f"assembled {len(words)} instructions into {args.output}")
+    return 0
+
+
+_HEX_WORD = re.compile(r"(?:0x)?([0-9a-fA-F]{1,16})")
+
+
+def _read_hex(path: str) -> list[tuple[int, str]]:
+    words = []
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        token = line.split("#", 1)[0].strip()
+        if not token:
+            continue
+        match = _HEX_WORD.fullmatch(token)
+        if not match:
+            raise ValueError(f"{path}: line {number}: expected one 64-bit hex word, got {token!r}")
+        words.append((int(match.group(1), 16), f"line {number}"))
+    return words
+
+
+def _cmd_disasm(args: argparse.Namespace) -> int:
+    if args.hex:
+        words = _read_hex(args.input)
+    else:
+        words = [(w, f"byte {8 * i}") for i, w in enumerate(encoding.read_program(args.input))]
+    lines = []
+    for word, where in words:
+        try:
+            lines.append(encoding.disassemble([word]))
+        except encoding.DecodeError as err:
+            raise ValueError(f"{args.input}: {where}: {err}") from None
+    text = "".join(lines)
+    if args.output:
+        atomic_write_text(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# ---- gemm / demo --------------------------------------------------------------------------
+def _check_impl(impl: str) -> None:
+    from isa import gemm
+
+    if impl not in gemm.IMPLS:
+        raise UsageError(f"impl {impl!r} is not available; choose from {', '.join(gemm.IMPLS)}")
+
+
+def _failure(summary: dict[str, Any]) -> str:
+    """Why a run is not ok, in one line."""
+    r = summary["residual"]
+    problems = []
+    if not r["within_bound"]:
+        detail = f"max abs error {_fmt_num(r['max_abs'])}"
+        if r["acc_mismatches"]:
+            detail += f", {r['acc_mismatches']} accumulator mismatches"
+        problems.append(f"residual ({detail}) exceeds the bound {_fmt_num(r['bound'])}")
+    if summary.get("algorithm_mismatches"):
+        problems.append(
+            f"{summary['algorithm_mismatches']} accumulators differ from the golden algorithm"
+        )
+    return "; ".join(problems) or "result is not ok"
+
+
+def _shape_text(summary: dict[str, Any]) -> str:
+    shape = summary["shape"]
+    return f"{shape['m']}x{shape['n']}x{shape['k']}"
+
+
+def _group_text(summary: dict[str, Any]) -> str:
+    shape = summary["shape"]
+    return "channel" if shape["groups"] == 1 else str(shape["k"] // shape["groups"])
+
+
+def _cmd_gemm(args: argparse.Namespace) -> int:
+    from isa import gemm
+
+    _check_impl(args.impl)
+    cfg = _config(args)
+    problem = gemm.load_npz(cfg, args.inputs)
+    result = gemm.run_gemm(cfg, problem, impl=args.impl)
+    arrays = {"o": result.o}
+    if result.acc is not None:
+        arrays["acc"] = result.acc
+    _write_npz(args.out, arrays)
+    summary = result.summary()
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        r = summary["residual"]
+        print(
+            f"{summary['mnemonic']}  impl {summary['impl']}  MxNxK {_shape_text(summary)}  "
+            f"group {_group_text(summary)}"
+        )
+        print(
+            f"instructions {summary['instructions']}  cycles {_fmt_num(summary['cycles'])}  "
+            f"tiles {summary['tiles']}"
+        )
+        if summary["padding"]["k"] or summary["rounded_activations"]:
+            print(
+                f"K padded by {summary['padding']['k']}, {summary['rounded_activations']} "
+                f"activations rounded to {cfg.act_format}"
+            )
+        print(
+            f"residual: max abs {_fmt_num(r['max_abs'])}  max rel {_fmt_num(r['max_rel'])}  "
+            f"max ulp {_fmt_num(r['max_ulp'])}  acc mismatches {_fmt_num(r['acc_mismatches'])}  "
+            f"bound {_fmt_num(r['bound'])}  {'ok' if result.ok else 'NOT OK'}"
+        )
+        print(f"wrote {', '.join(arrays)} to {args.out}")
+    if not result.ok:
+        raise ValueError(_failure(summary))
+    return 0
+
+
+_DEMO_COLUMNS = ("preset", "mnemonic", "MxNxK", "group", "instructions", "acc mismatches",
+                 "max abs err", "max ulp", "bound", "ok")  # fmt: skip
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from isa import gemm
+
+    configured = _config(args)
+    cores: list[tuple[str, CoreConfig]] = [(args.config, configured)]
+    for name in DEMO_PRESETS:
+        cfg = load_config(name)
+        if cfg not in (c for _, c in cores):
+            cores.append((name, cfg))
+    m, n, k = DEMO_SHAPE
+    rows, runs = [], []
+    for name, cfg in cores:
+        for group in (None, DEMO_GROUP):
+            problem = gemm.random_problem(cfg, m, n, k, group=group, seed=args.seed)
+            result = gemm.run_gemm(cfg, problem, impl="golden")
+            summary = {"preset": name, **result.summary(), "ok": result.ok}
+            runs.append(summary)
+            r = summary["residual"]
+            rows.append((name, summary["mnemonic"], _shape_text(summary), _group_text(summary),
+                         str(summary["instructions"]), _fmt_num(r["acc_mismatches"]),
+                         _fmt_num(r["max_abs"]), _fmt_num(r["max_ulp"]), _fmt_num(r["bound"]),
+                         "ok" if result.ok else "FAIL"))  # fmt: skip
+    failed = [run for run in runs if not run["ok"]]
+    if args.json:
+        print(json.dumps({"ok": not failed, "runs": runs}))
+    else:
+        table = (_DEMO_COLUMNS, *rows)
+        widths = [max(len(row[i]) for row in table) for i in range(len(_DEMO_COLUMNS))]
+        for row in table:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        print(f"{len(runs) - len(failed)} of {len(runs)} runs within their error bound")
+    if failed:
+        names = ", ".join(f"{run['preset']} (group {_group_text(run)})" for run in failed)
+        raise ValueError(f"{len(failed)} of {len(runs)} demo runs failed: {names}")
+    return 0
+
+
+# ---- parser -------------------------------------------------------------------------------
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", metavar="CFG", default=DEFAULT_PRESET,
+        help=f"preset name or TOML/YAML file (default: {DEFAULT_PRESET})",
+    )  # fmt: skip
+    _add_sets(parser)
+
+
+def _add_sets(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set", metavar="KEY=VALUE", action="append", default=[], dest="sets",
+        help="override one config key (repeatable), e.g. --set weight_bits=4",
+    )  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="LUT tensor core: low-bit weights x high-precision activations by table lookup.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = commands.add_parser("presets", help="list presets, or print one resolved as TOML")
+    p.add_argument("name", nargs="?", metavar="NAME", help="preset name or TOML/YAML file")
+    _add_sets(p)
+    p.set_defaults(func=_cmd_presets)
+
+    p = commands.add_parser("asm", help="assemble LMMA assembly into a program")
+    p.add_argument("input", metavar="IN.s")
+    p.add_argument("-o", "--output", metavar="OUT", required=True)
+    p.add_argument("--hex", action="store_true", help="write one 16-digit hex word per line")
+    _add_config(p)
+    p.set_defaults(func=_cmd_asm)
+
+    p = commands.add_parser("disasm", help="disassemble a program into canonical assembly")
+    p.add_argument("input", metavar="IN")
+    p.add_argument("-o", "--output", metavar="OUT.s", help="write here instead of stdout")
+    p.add_argument("--hex", action="store_true", help="IN holds one hex word per line")
+    p.set_defaults(func=_cmd_disasm)
+
+    p = commands.add_parser("gemm", help="run one mpGEMM from an .npz file and check it")
+    p.add_argument("--inputs", metavar="IN.npz", required=True, help="arrays a, w, scale, zero")
+    p.add_argument("--out", metavar="OUT.npz", required=True, help="written with o (and acc)")
+    p.add_argument("--impl", default="golden", help="level that computes it (default: golden)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_config(p)
+    p.set_defaults(func=_cmd_gemm)
+
+    p = commands.add_parser("demo", help="random mpGEMMs over the standard presets")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_config(p)
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command line; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except UsageError as err:
+        message, code = str(err), 2
+    except BrokenPipeError:  # the reader went away (lutsim presets | head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as err:
+        message, code = _os_message(err), 1
+    except ValueError as err:
+        message, code = str(err), 1
+    sys.stderr.write(f"{PROG}: error: {_one_line(message)}\n")
+    return code
