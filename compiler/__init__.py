@@ -1,1 +1,1 @@
-"""compiler: see README."""
+"""LLM layer shapes to LMMA programs and table-precompute kernels. Imports only ``isa``."""

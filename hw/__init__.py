@@ -1,1 +1,1 @@
-"""hw: see README."""
+"""Amaranth HDL of the LUT tensor core and its baseline datapaths. Imports only ``isa``."""

@@ -272,6 +272,14 @@ class CoreConfig:
         return self.m * self.n * self.weight_bits
 
     def replace(self, **changes: Any) -> CoreConfig:
+        """A copy with ``changes``. Formats derived from a changed one are derived again unless
+        given: changing ``act_format`` re-derives the table, accumulator and output formats."""
+        chain = ("act_format", "table_format", "acc_format", "out_format")
+        for i, name in enumerate(chain[:-1]):
+            if name in changes:
+                for later in chain[i + 1 :]:
+                    changes.setdefault(later, "")
+                break
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -325,6 +333,9 @@ def config_from_dict(data: Any, source: str = "config") -> CoreConfig:
     unknown = [key for key in data if key not in _FIELD_TYPES]
     if unknown:
         raise ValueError(f"unknown config key {_show(unknown[0])} in {source}")
+    for key in ("table_format", "acc_format", "out_format"):
+        if data.get(key) == "":  # an empty string is the constructor's "derive", not a value
+            raise ValueError(f"config key {key!r} must name a format; leave it out to derive it")
     return CoreConfig(**data)
 
 
@@ -376,25 +387,39 @@ def _file_label(path: Path) -> str:
 
 @functools.cache
 def _strict_yaml_loader():
-    """``yaml.SafeLoader`` that also rejects a key written twice in one mapping (as TOML does)."""
+    """``yaml.SafeLoader`` that rejects a key written twice in one mapping (as TOML does) and
+    reports a scalar its tag cannot convert (``!!int x``, ``!!bool``) as a marked YAML error."""
     import yaml
 
     class StrictLoader(yaml.SafeLoader):
+        def construct_object(self, node, deep=False):
+            try:
+                return super().construct_object(node, deep=deep)
+            except (ValueError, LookupError, AttributeError, TypeError) as err:
+                if isinstance(err, yaml.YAMLError) or not isinstance(node, yaml.ScalarNode):
+                    raise
+                tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+                detail = f": {_one_line(err)}" if type(err) is ValueError else ""
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"cannot read {_show(node.value)} as {tag}{detail}", node.start_mark
+                ) from None
+
         def construct_mapping(self, node, deep=False):
-            seen = set()
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue  # keys merged in with << may be overridden
-                key = self.construct_object(key_node, deep=deep)
-                try:
-                    duplicate = key in seen
-                    seen.add(key)
-                except TypeError:
-                    continue  # unhashable: SafeLoader reports it
-                if duplicate:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {_show(key)}", key_node.start_mark
-                    )
+            if isinstance(node, yaml.MappingNode):
+                seen = set()
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        continue  # keys merged in with << may be overridden
+                    key = self.construct_object(key_node, deep=deep)
+                    try:
+                        duplicate = key in seen
+                        seen.add(key)
+                    except TypeError:
+                        continue  # unhashable: SafeLoader reports it
+                    if duplicate:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"duplicate key {_show(key)}", key_node.start_mark
+                        )
             return super().construct_mapping(node, deep=deep)
 
     return StrictLoader
@@ -406,10 +431,10 @@ def _read_file(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         reason = err.strerror or _one_line(err)
-        raise ValueError(f"cannot read config file {_show(str(path))}: {reason}") from None
+        raise ValueError(f"cannot read config file {str(path)!r}: {reason}") from None
     except UnicodeDecodeError as err:
         reason = f"not UTF-8 ({err.reason} at byte {err.start})"
-        raise ValueError(f"cannot read config file {_show(str(path))}: {reason}") from None
+        raise ValueError(f"cannot read config file {str(path)!r}: {reason}") from None
     where = _file_label(path)
     if path.suffix in (".yaml", ".yml"):
         import yaml
@@ -430,15 +455,15 @@ def _read_file(path: Path) -> Any:
             ) from None
         except yaml.YAMLError as err:
             raise ValueError(f"{where}: invalid YAML: {_one_line(err)}") from None
-        except ValueError as err:  # a scalar its tag cannot convert: !!int x, 2001-13-01, 10**5000
-            raise ValueError(f"{where}: invalid YAML: {_one_line(err)}") from None
         except RecursionError:
             raise ValueError(f"{where}: invalid YAML: nesting is too deep") from None
         return {} if data is None else data
     try:
         return tomllib.loads(text)
-    except ValueError as err:  # TOMLDecodeError, or an integer over 4300 digits
+    except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{where}: invalid TOML: {_one_line(err)}") from None
+    except ValueError:  # int() refuses literals of more than 4300 digits
+        raise ValueError(f"{where}: invalid TOML: an integer has too many digits") from None
     except RecursionError:
         raise ValueError(f"{where}: invalid TOML: nesting is too deep") from None
 
@@ -455,7 +480,7 @@ def load_config(
         data = _read_file(Path(name))
         source = _file_label(Path(name))
     else:
-        raise ValueError(f"unknown config {_show(name)}: not a preset name or a TOML/YAML file")
+        raise ValueError(f"unknown config {name!r}: not a preset name or a TOML/YAML file")
     if isinstance(data, dict):
         data = dict(data)
         for text in overrides:

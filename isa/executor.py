@@ -23,7 +23,7 @@ error naming the instruction; nothing is partially executed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -123,4 +123,4 @@ def execute(cfg: CoreConfig, program, machine: Machine) -> Machine:
             memory[:, instr.addr : instr.addr + cfg.acc_fragment_words] = pack_acc(cfg, values)
         elif op == "zacc":
             accs[:, instr.acc] = 0
-    return replace(state)
+    return state

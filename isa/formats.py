@@ -109,7 +109,9 @@ class Format:
     @property
     def abbrev(self) -> str:
         """PTX-style type name used in LMMA mnemonics (``s8``, ``f16``, ``e4m3`` ...)."""
-        return _ABBREV[self.name]
+        if self.name in _ABBREV:
+            return _ABBREV[self.name]
+        return f"s{self.bits}" if not self.is_float else self.name
 
 
 # fmt: off

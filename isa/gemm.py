@@ -439,7 +439,9 @@ def run_gemm(cfg: CoreConfig, problem: GemmProblem, impl: str = "golden",
     """Run the GEMM as LMMA programs on ``impl`` and compare with the reference.
 
     Residuals: ``max_abs``, ``max_rel`` (over outputs with a nonzero reference), ``max_ulp`` (in
-    ulps of the output format at the reference's magnitude; fp32 ulps when outputs are int32), ``acc_mismatches`` (exact integer
+    ulps of the output format at each reference's magnitude; fp32 ulps when outputs are int32),
+    ``max_ulp_at_peak`` (the largest error in ulps at the largest reference magnitude, which
+    cancellation near zero cannot inflate), ``acc_mismatches`` (exact integer
     dot products, when they exist), and the a-priori ``bound`` the error must stay within."""
     if runner is None:
         if impl != "golden":
@@ -480,11 +482,14 @@ def _residual(cfg: CoreConfig, o, ref, bound) -> dict:
     finite = bool(np.all(np.isfinite(o)))
     nonzero = ref != 0
     rel = err[nonzero] / np.abs(ref[nonzero]) if nonzero.any() else np.zeros(1)
-    ulps = err / ulp(ref, cfg.out if cfg.out.is_float else "fp32")
+    ulp_format = cfg.out_format if cfg.out.is_float else "fp32"
+    ulps = err / ulp(ref, ulp_format)
     return {
         "max_abs": float(err.max()),
         "max_rel": float(rel.max()),
         "max_ulp": float(ulps.max()),
+        "ulp_format": ulp_format,
+        "max_ulp_at_peak": float(err.max() / ulp(np.abs(ref).max(), ulp_format)),
         "acc_mismatches": None,
         "bound": float(bound.max()),
         "within_bound": finite and bool(np.all(err <= bound)),

@@ -21,6 +21,7 @@ outside its error bound), 2 a command line that cannot be carried out as written
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -74,25 +75,36 @@ def _config(args: argparse.Namespace) -> CoreConfig:
     return load_config(args.config, args.sets)
 
 
-def _read_text(path: str) -> str:
+def _read_text(path: str, what: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ValueError(f"cannot read {what} file {path!r}: {err.strerror or err}") from None
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text (byte {err.start})") from None
+        reason = f"not UTF-8 ({err.reason} at byte {err.start})"
+        raise ValueError(f"cannot read {what} file {path!r}: {reason}") from None
+
+
+@contextlib.contextmanager
+def _writing(path: str):
+    """Turn a failure to write ``path`` into a one-line message that names it."""
+    try:
+        yield
+    except OSError as err:
+        raise ValueError(f"cannot write {path!r}: {err.strerror or err}") from None
 
 
 def _write_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
     """Write an uncompressed ``.npz`` atomically: a reader sees the old file or the new one."""
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
+    with _writing(path):
+        atomic_write_bytes(path, buffer.getvalue())
 
 
 def _fmt_num(value: Any) -> str:
     if value is None:
         return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "NO"
     if isinstance(value, int):
         return str(value)
     return f"{value:.3g}"
@@ -147,15 +159,16 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 # ---- asm / disasm -------------------------------------------------------------------------
 def _cmd_asm(args: argparse.Namespace) -> int:
     cfg = _config(args)
-    text = _read_text(args.input)
+    text = _read_text(args.input, "assembly")
     try:
         words = encoding.assemble(text, cfg)
     except encoding.AsmError as err:
         raise ValueError(f"{args.input}: {err}") from None
-    if args.hex:
-        atomic_write_text(args.output, "".join(f"{w:016x}\n" for w in words))
-    else:
-        encoding.write_program(words, args.output)
+    with _writing(args.output):
+        if args.hex:
+            atomic_write_text(args.output, "".join(f"{w:016x}\n" for w in words))
+        else:
+            encoding.write_program(words, args.output)
     print(f"assembled {len(words)} instructions into {args.output}")
     return 0
 
@@ -165,7 +178,7 @@ _HEX_WORD = re.compile(r"(?:0x)?([0-9a-fA-F]{1,16})")
 
 def _read_hex(path: str) -> list[tuple[int, str]]:
     words = []
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+    for number, line in enumerate(re.split(r"\r\n|\r|\n", _read_text(path, "hex")), start=1):
         token = line.split("#", 1)[0].strip()
         if not token:
             continue
@@ -189,7 +202,8 @@ def _cmd_disasm(args: argparse.Namespace) -> int:
             raise ValueError(f"{args.input}: {where}: {err}") from None
     text = "".join(lines)
     if args.output:
-        atomic_write_text(args.output, text)
+        with _writing(args.output):
+            atomic_write_text(args.output, text)
     else:
         sys.stdout.write(text)
     return 0
@@ -277,7 +291,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from isa import gemm
 
     configured = _config(args)
-    cores: list[tuple[str, CoreConfig]] = [(args.config, configured)]
+    label = "+".join([args.config, *args.sets])
+    cores: list[tuple[str, CoreConfig]] = [(label, configured)]
     for name in DEMO_PRESETS:
         cfg = load_config(name)
         if cfg not in (c for _, c in cores):
@@ -374,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except UsageError as err:
         message, code = str(err), 2
+    except KeyboardInterrupt:
+        message, code = "interrupted", 130
     except BrokenPipeError:  # the reader went away (lutsim presets | head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

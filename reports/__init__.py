@@ -1,1 +1,1 @@
-"""reports: see README."""
+"""Area, power, energy, throughput, sweeps and plots, on top of every other level."""

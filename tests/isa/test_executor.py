@@ -22,9 +22,7 @@ CFG = CoreConfig(m=2, n=8, k=4, weight_bits=2, acc_regs=3)
 
 
 def lmma(cfg, acc=0, table=0, weight=0):
-    return (
-        f"{cfg.mnemonic} a{acc}, t{table}, w{weight}\n"
-    )
+    return f"{cfg.mnemonic} a{acc}, t{table}, w{weight}\n"
 
 
 def test_sign_matrix_symmetrized_and_full():
@@ -63,7 +61,9 @@ def test_lmma_adds_shifted_lookups_plane_by_plane():
     init = rng.integers(-1000, 1000, size=(cfg.m, cfg.n))
     memory, wa, aa, out = _machine_with(cfg, tables, index, init)
     program = assemble(
-        f"ldt t1, [0]\nldw w0, [{wa}]\nlda a2, [{aa}]\n" + lmma(cfg, 2, 1, 0) + f"sta a2, [{out}]\n",
+        f"ldt t1, [0]\nldw w0, [{wa}]\nlda a2, [{aa}]\n"
+        + lmma(cfg, 2, 1, 0)
+        + f"sta a2, [{out}]\n",
         cfg,
     )
     final = execute(cfg, program, new_machine(cfg, memory))
@@ -96,17 +96,14 @@ def test_machine_is_not_modified_and_batches_are_independent():
 
 
 def test_fp32_accumulator_stored_as_fp16_rounds_and_overflows():
-    cfg = CoreConfig(m=1, n=2, act_format="fp16", acc_format="fp32", out_format="fp16")
-    memory = np.zeros(8, np.uint32)
-    init = np.array([[1.0 + 2.0**-11, 70000.0]])  # fp32 values: a tie and an overflow in fp16
-    memory[:2] = to_bits(init, "fp32")
-    # lda reads the output format (fp16); put the fp32 values in through a second config
     wide = CoreConfig(m=1, n=2, act_format="fp16", acc_format="fp32", out_format="fp32")
+    narrow = wide.replace(out_format="fp16")
+    memory = np.zeros(8, np.uint32)
+    memory[:2] = to_bits(np.array([1.0 + 2.0**-11, 70000.0]), "fp32")  # a tie; an overflow
     loaded = execute(wide, assemble("lda a0, [0]\n", wide), new_machine(wide, memory))
-    stored = execute(cfg, assemble("sta a0, [4]\n", cfg), loaded.__class__(
-        loaded.tables, loaded.weights, loaded.accs, loaded.memory))
+    stored = execute(narrow, assemble("sta a0, [4]\n", narrow), loaded)
     got = from_bits(stored.memory[0, 4:6], "fp16")
-    assert got[0] == 1.0 and np.isinf(got[1])
+    assert got[0] == 1.0 and np.isinf(got[1]), f"{got} != [1.0, inf] (expected)"
 
 
 @pytest.mark.parametrize(

@@ -72,7 +72,10 @@ def _scrambled_program(cfg, groups, rnd, tw, ww, out_base):
     )  # fmt: skip
     for g in order:
         t, w = rnd.randrange(cfg.table_regs), rnd.randrange(cfg.weight_regs)
-        loads = [Instr("ldt", table=t, addr=g * tw), Instr("ldw", weight=w, addr=out_base - (groups - g) * ww)]
+        loads = [
+            Instr("ldt", table=t, addr=g * tw),
+            Instr("ldw", weight=w, addr=out_base - (groups - g) * ww),
+        ]
         rnd.shuffle(loads)
         for instr in loads:
             program.append(instr)
@@ -80,7 +83,10 @@ def _scrambled_program(cfg, groups, rnd, tw, ww, out_base):
                 program.append(Instr("nop"))
             if rnd.random() < 0.2 and cfg.acc_regs > 1:
                 other = (acc + 1) % cfg.acc_regs
-                program += [Instr("zacc", acc=other), Instr("sta", acc=other, addr=out_base + cfg.acc_fragment_words)]
+                program += [
+                    Instr("zacc", acc=other),
+                    Instr("sta", acc=other, addr=out_base + cfg.acc_fragment_words),
+                ]
         program.append(Instr("lmma", acc=acc, table=t, weight=w, **op_kwargs))
     program.append(Instr("sta", acc=acc, addr=out_base))
     return program
@@ -146,15 +152,21 @@ def test_bad_problems(kwargs, message):
 
 def test_ternary_codes_and_zero_point():
     cfg = load_config("m2n64k4-w1.58-int8")
-    with pytest.raises(ValueError, match=r"^weight code 3 at w\[0, 1\] is out of range 0..2 for ternary weights$"):
+    with pytest.raises(
+        ValueError, match=r"^weight code 3 at w\[0, 1\] is out of range 0..2 for ternary weights$"
+    ):
         make_problem(cfg, np.zeros((1, 4)), np.array([[0, 3, 1, 2]]))
-    with pytest.raises(ValueError, match=r"^ternary weights have zero point 1, not 0 at zero\[0\]$"):
+    with pytest.raises(
+        ValueError, match=r"^ternary weights have zero point 1, not 0 at zero\[0\]$"
+    ):
         make_problem(cfg, np.zeros((1, 4)), np.array([[0, 2, 1, 2]]), zero=np.zeros(1))
 
 
 def test_float_activation_overflow_and_rounding():
     cfg = load_config("m2n64k4-w2-fp16")
-    with pytest.raises(ValueError, match=r"^activation 70000 at a\[0, 1\] overflows fp16 \(largest 65504\)$"):
+    with pytest.raises(
+        ValueError, match=r"^activation 70000 at a\[0, 1\] overflows fp16 \(largest 65504\)$"
+    ):
         make_problem(cfg, np.array([[1.0, 7e4, 0, 0]]), np.zeros((1, 4), int))
     problem = make_problem(cfg, np.array([[1.0 + 2.0**-12, 0.1, 0.5, 0]]), np.zeros((1, 4), int))
     assert problem.rounded == 2 and problem.a[0, 0] == 1.0
@@ -164,7 +176,10 @@ def test_int32_overflow_is_refused():
     cfg = CoreConfig(act_format="int16", weight_bits=4)
     a = np.full((1, 8192), -32768)
     w = np.full((1, 8192), 15)
-    with pytest.raises(ValueError, match=r"^int32 accumulator could overflow: row 0 reaches 4026531840 > 2\^31 - 1; use quantization groups along K$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^int32 accumulator could overflow: row 0 reaches 4026531840 > 2\^31 - 1; use quantization groups along K$",
+    ):
         run_gemm(cfg, make_problem(cfg, a, w))
     result = run_gemm(cfg, make_problem(cfg, a, w, scale=np.ones((1, 4))))
     assert result.ok and result.acc[0, 0, 0] == -32768 * 15 * 2048
@@ -203,7 +218,9 @@ def test_npz_round_trip(tmp_path):
 def test_bad_npz(tmp_path, arrays, message):
     path = tmp_path / "in.npz"
     np.savez(path, **arrays)
-    with pytest.raises(ValueError, match="^" + message.format(p=str(path).replace(".", r"\.")) + "$"):
+    with pytest.raises(
+        ValueError, match="^" + message.format(p=str(path).replace(".", r"\.")) + "$"
+    ):
         load_npz(CFG, path)
 
 

@@ -130,7 +130,7 @@ def test_presets_set_without_name(tmp_path):
     [
         (["presets", "m2n64k5"], "unknown config 'm2n64k5': not a preset name or a TOML/YAML file"),
         (["presets", "bad.toml"], "unknown config key 'foo' in bad.toml"),
-        (["presets", "missing.toml"], "cannot read config file 'missing.toml': [Errno 2] No such file or directory: 'missing.toml'"),
+        (["presets", "missing.toml"], "cannot read config file 'missing.toml': No such file or directory"),
         (["presets", "m2n64k4", "--set", "n"], "override 'n' must look like KEY=VALUE"),
         (["presets", "m2n64k4", "--set", "n=x"], "config key 'n' must be an integer, not 'x'"),
         (["presets", "m2n64k4", "--set", "nn=4"], "unknown config key 'nn' in --set"),
@@ -196,9 +196,9 @@ def test_asm_checks_the_configured_core(tmp_path):
     ("text", "message"),
     [
         ("nop\n\nfoo a0\n", "prog.s: line 3, column 1: unknown mnemonic 'foo'"),
-        ("  ldt t0, [zz]\n", "prog.s: line 1, column 11: expected an address like [0x100], got '[zz]'"),
+        ("  ldt t0, [zz]\n", "prog.s: line 1, column 11: expected an address like [0x100] or [256], got '[zz]'"),
         ("zacc a0, a1\n", "prog.s: line 1, column 10: zacc takes 1 operand(s) (accumulator register), got 2"),
-        ("zacc a7\n", "prog.s: line 1, column 1: register a7 is beyond this core's 2 accumulator registers (a0-a1)"),
+        ("zacc a7\n", "prog.s: line 1, column 6: register a7 is beyond this core's 2 accumulator registers (a0-a1)"),
     ],
 )  # fmt: skip
 def test_asm_errors(tmp_path, text, message):
@@ -208,8 +208,20 @@ def test_asm_errors(tmp_path, text, message):
     assert not (tmp_path / "prog.bin").exists()
 
 
+def test_asm_unwritable_output(tmp_path):
+    (tmp_path / "prog.s").write_text(PROGRAM)
+    fails(
+        run(tmp_path, "asm", "prog.s", "-o", "nodir/prog.bin"), 1,
+        "cannot write 'nodir/prog.bin': No such file or directory",
+    )  # fmt: skip
+
+
 def test_asm_missing_input(tmp_path):
-    fails(run(tmp_path, "asm", "nope.s", "-o", "nope.bin"), 1, "nope.s: No such file or directory")
+    fails(
+        run(tmp_path, "asm", "nope.s", "-o", "nope.bin"),
+        1,
+        "cannot read assembly file 'nope.s': No such file or directory",
+    )
 
 
 @pytest.mark.parametrize(
@@ -222,7 +234,8 @@ def test_asm_missing_input(tmp_path):
          "bad.hex: line 3: expected one 64-bit hex word, got '50000000000000001'"),
         ("bad.hex", b"5000000000000000\n5100000000000001\n", ["--hex"],
          "bad.hex: line 2: instruction word 0x5100000000000001: reserved bits 0x0000000000000001 are set"),
-        ("nope.bin", None, [], "nope.bin: No such file or directory"),
+        ("nope.bin", None, [], "cannot read program file 'nope.bin': No such file or directory"),
+        ("nope.hex", None, ["--hex"], "cannot read hex file 'nope.hex': No such file or directory"),
     ],
 )  # fmt: skip
 def test_disasm_errors(tmp_path, name, data, args, message):
@@ -407,7 +420,12 @@ def test_demo_table(tmp_path):
     out = ok(run(tmp_path, "demo", "--set", "n=32"))
     lines = out.splitlines()
     assert lines[0].split()[:3] == ["preset", "mnemonic", "MxNxK"]
-    assert lines[1].split()[:4] == ["m2n64k4", "lmma.m2n32k4.s8.u2.s32.s32", "8x256x512", "channel"]
+    assert lines[1].split()[:4] == [
+        "m2n64k4+n=32",
+        "lmma.m2n32k4.s8.u2.s32.s32",
+        "8x256x512",
+        "channel",
+    ]
     assert (
         lines[-1]
         == f"{2 * (len(cli.DEMO_PRESETS) + 1)} of {2 * (len(cli.DEMO_PRESETS) + 1)} runs within their error bound"
