@@ -184,10 +184,11 @@ def accumulate(cfg: CoreConfig, tables: Tables, index: np.ndarray) -> np.ndarray
         flat = entries.astype(exact_dtype)
         for c in range(chunks):
             span = slice(c * per_chunk, (c + 1) * per_chunk)
-            coef = _plane_coefficients(cfg, index[:, :, span], exact_dtype)
-            lhs = flat[:, span, :].reshape(rows, -1)
-            exact = lhs @ coef.reshape(-1, n)
-            out[:, :, c] = wrap_int(exact.astype(np.int64), 32)
+            rhs = flat[:, span, :].reshape(rows, -1).T  # [NG * E, M]
+            exact = np.empty((n, rows), dtype=exact_dtype)
+            for start, coef in _lookup_counts(cfg, index[:, :, span], exact_dtype):
+                exact[start : start + coef.shape[0]] = coef @ rhs
+            out[:, :, c] = wrap_int(exact.T.astype(np.int64), 32)
         return out
     dtype = acc_dtype(cfg)
     cast = entries.astype(dtype)
@@ -200,20 +201,25 @@ def accumulate(cfg: CoreConfig, tables: Tables, index: np.ndarray) -> np.ndarray
     return out
 
 
-def _plane_coefficients(cfg: CoreConfig, index: np.ndarray, dtype) -> np.ndarray:
-    """``coef[g, e, n] = sum_b 2^b * sign`` of every lookup of entry e by column n in group g."""
+def _lookup_counts(cfg: CoreConfig, index: np.ndarray, dtype, block: int = 256):
+    """Yield ``(n0, coef)`` with ``coef[n, g * E + e] = sum_b 2^b * sign`` over the lookups of
+    entry e of group g by column ``n0 + n``: the lookups as a matrix, ``block`` columns at a
+    time (so that ``coef @ tables`` is the shift-and-accumulate of those columns)."""
     planes, n, groups = index.shape
-    coef = np.zeros((groups, cfg.table_entries, n), dtype=dtype)
+    entries = cfg.table_entries
+    coef = np.zeros((min(block, n), groups * entries), dtype=dtype)
     flat = coef.reshape(-1)
-    base = (np.arange(groups)[None, :] * cfg.table_entries * n + np.arange(n)[:, None]).ravel()
-    for b in range(planes):
-        idx = index[b].ravel()  # (N * NG), column-major over (n, g)
-        weight = dtype(2.0**b)
-        value = np.full(idx.shape, weight, dtype=dtype)
-        if cfg.symmetrize:
-            value = np.where((idx >> np.uint8(cfg.k - 1)) & 1, weight, -weight)
-        flat[base + (idx & np.uint8(cfg.index_mask)).astype(np.intp) * n] += value
-    return coef
+    base = (np.arange(coef.shape[0])[:, None] * groups + np.arange(groups)[None, :]) * entries
+    mask, sign_bit = np.uint8(cfg.index_mask), np.uint8(cfg.k - 1)
+    for start in range(0, n, block):
+        rows = min(block, n - start)
+        coef.fill(0)
+        for b in range(planes):
+            idx = index[b, start : start + rows]  # [rows, NG]; one lookup per (n, g) and plane
+            weight = dtype(2.0**b)
+            value = np.where((idx >> sign_bit) & 1, weight, -weight) if cfg.symmetrize else weight
+            flat[(base[:rows] + (idx & mask)).ravel()] += np.broadcast_to(value, idx.shape).ravel()
+        yield start, coef[:rows]
 
 
 def combine_chunks(dots: np.ndarray, scale: np.ndarray) -> np.ndarray:
