@@ -71,7 +71,7 @@ class Schedule:
     def per_instruction(self) -> tuple[int, ...]:
         """Cycles from each instruction's issue to the next issue (or to the end)."""
         ends = self.issue[1:] + (self.cycles - 1,)
-        return tuple(end - start for start, end in zip(self.issue, ends))
+        return tuple(end - start for start, end in zip(self.issue, ends, strict=True))
 
 
 def schedule(cfg: CoreConfig, program: list[Instr], stalls: Stalls | None = None) -> Schedule:

@@ -10,7 +10,7 @@ from hw.simulate import amaranth_runner, run_amaranth
 from isa.config import CoreConfig
 from isa.encoding import Instr, assemble, encode
 from isa.executor import execute, new_machine
-from isa.gemm import GemmResult, lower, random_problem, run_gemm
+from isa.gemm import GemmResult, lower, run_gemm
 from isa.golden import precompute_tables, weight_indices
 from isa.timing import Stalls, schedule
 from tests.isa.gemm_cases import GemmCases
@@ -124,7 +124,9 @@ def test_latency_and_initiation_interval_of_every_instruction(bus_words):
     (run,) = run_amaranth(cfg, [(program, np.zeros(96, np.uint32))])
     latency = cfg.latency_cycles
     ops = ["nop", "zacc", "ldt", "ldw", "lda", "lmma", "lmma", "sta", "nop"]
-    gaps = [b - a for a, b in zip(run.issue, run.issue[1:])] + [run.cycles - 1 - run.issue[-1]]
+    gaps = [b - a for a, b in zip(run.issue, run.issue[1:], strict=False)] + [
+        run.cycles - 1 - run.issue[-1]
+    ]
     assert gaps == [latency[op] for op in ops]
     assert latency["lmma"] == 3 and latency["ldt"] == -(-16 // bus_words)
     assert run.cycles == 1 + sum(latency[op] for op in ops)
