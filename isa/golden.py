@@ -140,14 +140,19 @@ def weight_indices(cfg: CoreConfig, codes: np.ndarray) -> np.ndarray:
 def lookup(cfg: CoreConfig, entries: np.ndarray, index: np.ndarray) -> np.ndarray:
     """Signed entries for one plane: ``entries[..., M, E]`` and ``index[..., N]`` -> ``[..., M, N]``.
 
-    Index bits below the MSB select the entry; with symmetrization an MSB of 0 negates it."""
+    Index bits below the MSB select the entry; with symmetrization an MSB of 0 negates it.
+    Integer negation is two's complement in the entry width (it never wraps for tables the
+    precompute makes; a table loaded from arbitrary memory may hold the one value that does)."""
     idx = np.broadcast_to(
         (index & cfg.index_mask)[..., None, :], entries.shape[:-1] + index.shape[-1:]
     )
     picked = np.take_along_axis(entries, idx.astype(np.intp), axis=-1)
     if cfg.symmetrize:
         negate = ((index >> (cfg.k - 1)) & 1) == 0
-        picked = np.where(negate[..., None, :], -picked, picked)
+        flipped = -picked
+        if not cfg.table.is_float:
+            flipped = wrap_int(flipped, cfg.table.bits)
+        picked = np.where(negate[..., None, :], flipped, picked)
     return picked
 
 
