@@ -56,6 +56,7 @@ import math
 import os
 import reprlib
 import tomllib
+import types
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -160,51 +161,51 @@ class CoreConfig:
                 f"out_format {self.out_format} cannot store an {self.acc_format} accumulator"
             )
 
-    # ---- derived facts -------------------------------------------------------------------
-    @property
+    # ---- derived facts (computed once per config: the config is frozen) --------------------
+    @functools.cached_property
     def act(self) -> Format:
         return FORMATS[self.act_format]
 
-    @property
+    @functools.cached_property
     def acc(self) -> Format:
         return FORMATS[self.acc_format]
 
-    @property
+    @functools.cached_property
     def out(self) -> Format:
         return FORMATS[self.out_format]
 
-    @property
+    @functools.cached_property
     def table(self) -> Format:
         """Format of one stored table entry (exact integer tables get their derived width)."""
         if self.table_format == "int":
             return Format(f"int{self.table_entry_bits}", "int", self.table_entry_bits)
         return FORMATS[self.table_format]
 
-    @property
+    @functools.cached_property
     def int_path(self) -> bool:
         """True when accumulation is in integers (exact or INT8-quantized tables)."""
         return self.acc_format == "int32"
 
-    @property
+    @functools.cached_property
     def exact(self) -> bool:
         """True when the core computes integer dot products exactly (no table quantization)."""
         return self.table_format == "int"
 
-    @property
+    @functools.cached_property
     def table_quantized(self) -> bool:
         return self.table_format == "int8"
 
-    @property
+    @functools.cached_property
     def table_entries(self) -> int:
         """Stored entries per table: 2^(K-1) with symmetrization, 2^K without."""
         return 2 ** (self.k - 1) if self.symmetrize else 2**self.k
 
-    @property
+    @functools.cached_property
     def index_mask(self) -> int:
         """Mask of the weight-index bits that select a stored entry."""
         return self.table_entries - 1
 
-    @property
+    @functools.cached_property
     def table_entry_bits(self) -> int:
         """Width of an integer table entry: exact sums of K activations (and their negation)."""
         if self.table_format == "int8":
@@ -217,17 +218,17 @@ class CoreConfig:
             return int(extreme).bit_length() + 1
         return max(int(hi * self.k).bit_length(), int(-lo * self.k - 1).bit_length()) + 1
 
-    @property
+    @functools.cached_property
     def code_max(self) -> int:
         """Largest weight code: 2 for ternary, else 2^B - 1."""
         return 2 if self.ternary else 2**self.weight_bits - 1
 
-    @property
+    @functools.cached_property
     def weight_type(self) -> str:
         """Weight type in LMMA mnemonics: u1..u4, or t2 for ternary."""
         return "t2" if self.ternary else f"u{self.weight_bits}"
 
-    @property
+    @functools.cached_property
     def mnemonic(self) -> str:
         """The one ``lmma`` mnemonic this core executes."""
         return (
@@ -235,39 +236,41 @@ class CoreConfig:
             f".{self.acc.abbrev}.{self.out.abbrev}"
         )
 
-    @property
+    @functools.cached_property
     def table_fragment_words(self) -> int:
         """Words of one table fragment: M tables x entries, one entry per 32-bit word."""
         return self.m * self.table_entries
 
-    @property
+    @functools.cached_property
     def weight_fragment_words(self) -> int:
         """Words of one weight fragment: B planes x N columns x K index bits, packed."""
         return math.ceil(self.weight_bits * self.n * self.k / 32)
 
-    @property
+    @functools.cached_property
     def acc_fragment_words(self) -> int:
         """Words of one accumulator fragment: M x N values, one per 32-bit word."""
         return self.m * self.n
 
-    @property
-    def latency_cycles(self) -> dict[str, int]:
+    @functools.cached_property
+    def latency_cycles(self) -> types.MappingProxyType:
         """Cycles each instruction occupies the core (the timing contract)."""
 
         def bus(words: int) -> int:
             return math.ceil(words / self.bus_words)
 
-        return {
-            "nop": 1,
-            "ldt": bus(self.table_fragment_words),
-            "ldw": bus(self.weight_fragment_words),
-            "lda": bus(self.acc_fragment_words),
-            "sta": bus(self.acc_fragment_words),
-            "zacc": 1,
-            "lmma": self.weight_bits,
-        }
+        return types.MappingProxyType(
+            {
+                "nop": 1,
+                "ldt": bus(self.table_fragment_words),
+                "ldw": bus(self.weight_fragment_words),
+                "lda": bus(self.acc_fragment_words),
+                "sta": bus(self.acc_fragment_words),
+                "zacc": 1,
+                "lmma": self.weight_bits,
+            }
+        )
 
-    @property
+    @functools.cached_property
     def lookups_per_lmma(self) -> int:
         return self.m * self.n * self.weight_bits
 
