@@ -274,6 +274,14 @@ class CoreConfig:
     def lookups_per_lmma(self) -> int:
         return self.m * self.n * self.weight_bits
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the fields only, never the cached derived facts."""
+        return self.to_dict()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+
     def replace(self, **changes: Any) -> CoreConfig:
         """A copy with ``changes``. Formats derived from a changed one are derived again unless
         given: changing ``act_format`` re-derives the table, accumulator and output formats."""

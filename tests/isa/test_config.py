@@ -592,3 +592,12 @@ def test_empty_format_is_refused(key):
 def test_exact_table_format_has_a_type_name():
     assert CoreConfig().table.abbrev == "s11"
     assert CoreConfig(act_format="int16").table.abbrev == "s19"
+
+
+def test_config_pickles_after_derived_facts_are_cached():
+    import pickle
+
+    cfg = CoreConfig(weight_bits=3)
+    assert cfg.latency_cycles["lmma"] == 3 and cfg.table.bits == 11
+    clone = pickle.loads(pickle.dumps(cfg))
+    assert clone == cfg and clone.latency_cycles == cfg.latency_cycles

@@ -1,0 +1,109 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from compiler.model import model_from_dict, preset_names
+from compiler.verify import verify
+from isa.config import CoreConfig
+
+
+def _model(arch: str, heads: int, kv: int, layers: int = 3, **extra):
+    data = {"architectures": [arch], "hidden_size": 32, "num_hidden_layers": layers,
+            "num_attention_heads": heads, "num_key_value_heads": kv, "vocab_size": 40,
+            "intermediate_size": 48, "ffn_dim": 64, **extra}  # fmt: skip
+    return model_from_dict(data, name=f"{arch}-{heads}h{kv}kv")
+
+
+# fmt: off
+SMALL = {
+    "llama-gqa":  _model("LlamaForCausalLM", 4, 2),
+    "llama-mqa":  _model("LlamaForCausalLM", 4, 1),
+    "llama-mha":  _model("LlamaForCausalLM", 2, 2),
+    "bitnet":     _model("BitnetForCausalLM", 4, 4),
+    "opt-relu":   _model("OPTForCausalLM", 4, 4),
+    "opt-gelu":   _model("OPTForCausalLM", 2, 2, activation_function="gelu"),
+    "bloom-gelu": _model("BloomForCausalLM", 4, 4, n_inner=64),
+}
+EXACT = [  # (model, quantization, core changes)
+    ("llama-gqa", "w2", {}),
+    ("llama-mqa", "w4-g16", {"table_regs": 3, "acc_regs": 1}),
+    ("llama-mha", "w3-int16", {"m": 1, "n": 8}),
+    ("bitnet", "w1.58", {}),
+    ("opt-relu", "w1", {"n": 16, "symmetrize": False}),
+    ("opt-gelu", "w2-g8", {"k": 2, "n": 32}),
+    ("bloom-gelu", "w4", {"m": 3, "n": 16}),
+]
+FLOAT = [
+    ("llama-gqa", "w2-fp16", {}),
+    ("llama-mha", "w4-g16-fp16", {"act_format": "fp16", "acc_format": "fp16"}),
+    ("bitnet", "w1.58-int8-int8table", {}),
+    ("opt-relu", "w2-fp8_e4m3", {}),
+    ("bloom-gelu", "w3-fp16-int8table", {"n": 16}),
+    ("opt-gelu", "w2-fp8_e5m2", {"act_format": "fp8_e5m2", "table_format": "fp32"}),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(
+    ("model", "quant", "changes"), EXACT, ids=[f"{m}-{q}" for m, q, _ in EXACT]
+)
+def test_exact_paths_equal_the_reference(model, quant, changes):
+    result = verify(SMALL[model], quant, CoreConfig(**changes), tiny=False, seed=len(quant))
+    assert result.exact and result.bound == 0.0
+    assert np.array_equal(result.logits, result.reference), f"residual {result.residual}"
+    assert all(g.acc_mismatches == 0 and g.algorithm_mismatches == 0 for g in result.gemms)
+    assert result.ok, result.report()
+    assert result.gemms and all(g.instructions > 0 for g in result.gemms)
+
+
+@pytest.mark.parametrize(
+    ("model", "quant", "changes"), FLOAT, ids=[f"{m}-{q}" for m, q, _ in FLOAT]
+)
+def test_float_paths_within_bound(model, quant, changes):
+    result = verify(SMALL[model], quant, CoreConfig(**changes), tiny=False, seed=3)
+    assert not result.exact and result.bound is None
+    assert result.golden_residual == 0.0, "compiled logits != golden LUT-algorithm logits"
+    for gemm in result.gemms:
+        assert gemm.within_bound, f"{gemm.name}: {gemm.residual:.3e} > bound {gemm.bound:.3e}"
+        assert gemm.algorithm_mismatches == 0
+    assert result.ok, result.report()
+    assert 0 < result.residual < 0.5 * np.abs(result.reference).max()
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_every_preset_verifies_tiny(name):
+    result = verify(name)
+    assert result.ok and result.residual == 0.0, result.report()
+    assert result.model.hidden_size == 64 and result.model.num_layers == 2
+
+
+def test_tiny_shrinks_group_size_and_report():
+    result = verify("llama2-7b", "w2-g128-fp16")
+    assert result.quant.group_size == 32 and result.ok
+    line = result.report()
+    assert line.startswith("llama2-7b-tiny (2 layers, hidden 64, 8 tokens) w2-g32-fp16 ")
+    assert line.endswith(": ok")
+    assert result.summary()["gemm_failures"] == []
+
+
+def test_a_wrong_program_is_caught(monkeypatch):
+    """Swapping two GEMMs' packed weights breaks both the GEMM checks and the logits."""
+    from compiler import driver
+
+    original = driver._pack
+
+    def swapped(cfg, ir, quant, weights):
+        packed = original(cfg, ir, quant, weights)
+        q, o = "layers.0.self_attn.q_proj", "layers.0.self_attn.o_proj"
+        packed[q], packed[o] = (
+            dataclasses.replace(packed[q], words=packed[o].words),
+            dataclasses.replace(packed[o], words=packed[q].words),
+        )
+        return packed  # fmt: skip
+
+    monkeypatch.setattr(driver, "_pack", swapped)
+    result = verify(SMALL["llama-mha"], "w2", tiny=False)
+    assert not result.ok and result.residual > 0
+    assert {g.name for g in result.gemms if not g.ok} == {
+        "layers.0.self_attn.q_proj", "layers.0.self_attn.o_proj"}  # fmt: skip
