@@ -27,9 +27,10 @@ def tile_jobs(cfg, problem):
 class TestRtlAmaranth(GemmCases):
     """The same GEMM cases, each tile's program run on the RTL in Amaranth's simulator."""
 
-    sizes = ((1, 1, 4), (3, 18, 12))
+    sizes = ((1, 1, 4), (3, 6, 12))
 
     def run(self, cfg, problem) -> GemmResult:
+        cfg = cfg.replace(n=min(cfg.n, 4))  # a small tile: Amaranth simulates it in Python
         result = run_gemm(cfg, problem, impl="rtl", runner=amaranth_runner)
         lowered = tile_jobs(cfg, problem)
         tiles = lowered.memories.shape[0]
