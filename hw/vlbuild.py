@@ -114,6 +114,8 @@ def _build_in(
     (work / "top.v").write_text(verilog)
     (work / "main.cpp").write_text(cpp_main)
     cmd = [_verilator(), "--cc", "--exe", "--build", "-j", "2", "-O3", "-Wno-fatal"]
+    if shutil.which("ccache"):  # the C++ runtime objects are the same in every build
+        cmd += ["-MAKEFLAGS", "OBJCACHE=ccache"]
     cmd += [*args, "--Mdir", "obj", "-o", _EXE, "top.v", "main.cpp"]
     result = _run(cmd, cwd=work)
     (work / "build.log").write_text(f"$ {' '.join(cmd)}\n{result.stdout}")

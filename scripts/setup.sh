@@ -11,6 +11,7 @@ LUTSIM_PYTHON="$LUTSIM_ROOT/.venv/bin/python"
 # ---- Debian packages, installed with apt-get when missing -------------------------------
 # One package name per entry. Empty for now; the RTL and synthesis flows will add theirs here.
 LUTSIM_APT_PACKAGES=(
+    ccache  # caches the C++ objects of Verilator builds (the runtime is the same in each)
 )
 
 _lutsim_quiet() {  # run a command with its output to a log; show the log only if it fails

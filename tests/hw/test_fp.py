@@ -381,7 +381,13 @@ def test_scale_corner_cases(name):
 # --- exhaustive sweeps through Verilator ------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["fp8_e4m3", "fp8_e5m2"])
+# units the core and the baselines instantiate run by default; the others with -m slow
+SLOW = pytest.mark.slow
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param("fp8_e4m3", marks=SLOW), pytest.param("fp8_e5m2", marks=SLOW)]
+)
 def test_add_fp8_exhaustive(name, tmp_path):
     fmt = FORMATS[name]
     a, b = pairs(np.arange(256, dtype=np.uint64))
@@ -389,7 +395,13 @@ def test_add_fp8_exhaustive(name, tmp_path):
     check(got, ref_add(a, b, fmt), fmt, "add", a, b)
 
 
-@pytest.mark.parametrize(("src", "dst"), [("fp8_e4m3", "fp8_e4m3"), ("fp8_e5m2", "fp16")])
+@pytest.mark.parametrize(
+    ("src", "dst"),
+    [
+        pytest.param("fp8_e4m3", "fp8_e4m3", marks=SLOW),
+        pytest.param("fp8_e5m2", "fp16", marks=SLOW),
+    ],
+)
 def test_mul_fp8_exhaustive(src, dst, tmp_path):
     a, b = pairs(np.arange(256, dtype=np.uint64))
     got = verilate(tmp_path, FPMul, (src, dst), a, b)
@@ -401,8 +413,8 @@ def test_mul_fp8_exhaustive(src, dst, tmp_path):
     [
         ("fp8_e4m3", "fp16"),
         ("fp8_e5m2", "fp16"),
-        ("fp16", "fp8_e4m3"),
-        ("fp16", "fp8_e5m2"),
+        pytest.param("fp16", "fp8_e4m3", marks=SLOW),
+        pytest.param("fp16", "fp8_e5m2", marks=SLOW),
         ("fp16", "fp32"),
     ],
 )
@@ -434,7 +446,14 @@ def test_add_random(name, tmp_path):
     check(got, ref_add(a, b, fmt), fmt, "add", a, b)
 
 
-@pytest.mark.parametrize(("src", "dst"), [("fp16", "fp32"), ("fp16", "fp16"), ("fp32", "fp32")])
+@pytest.mark.parametrize(
+    ("src", "dst"),
+    [
+        ("fp16", "fp32"),
+        pytest.param("fp16", "fp16", marks=SLOW),
+        pytest.param("fp32", "fp32", marks=SLOW),
+    ],
+)
 def test_mul_random(src, dst, tmp_path):
     src, dst = FORMATS[src], FORMATS[dst]
     a, b = stress_pairs(src, RANDOM_PAIRS, np.random.default_rng(2))
