@@ -77,7 +77,9 @@ class AccumulatorRegisters(wiring.Component):
         with m.Switch(self.i_beat):
             for beat in range(beats):
                 with m.Case(beat):
-                    for j in range(lanes):
-                        if beat * lanes + j < values:
-                            m.d.comb += self.o_beat[j].eq(self.o_all[beat * lanes + j])
+                    for j in range(lanes):  # every lane driven in every case (0 past the end)
+                        p = beat * lanes + j
+                        m.d.comb += self.o_beat[j].eq(self.o_all[p] if p < values else 0)
+            with m.Default():
+                m.d.comb += self.o_beat.eq(0)
         return m

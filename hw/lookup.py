@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Mux
+from amaranth import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -43,7 +43,12 @@ class LookupUnit(wiring.Component):
         m = Module()
         cfg = self.cfg
         bits = cfg.table.bits
-        entry = self.i_entries[self.i_index[: cfg.k - 1 if cfg.symmetrize else cfg.k]]
+        select = self.i_index[: cfg.k - 1 if cfg.symmetrize else cfg.k]
+        entry = Signal(bits)
+        with m.Switch(select):  # a mux per entry: cheaper to simulate than a shifter
+            for j in range(cfg.table_entries):
+                with m.Case(j):
+                    m.d.comb += entry.eq(self.i_entries[j])
         if not cfg.symmetrize:
             m.d.comb += self.o_value.eq(entry)
             return m

@@ -32,7 +32,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["build", "lint", "verilator_root", "verilator_version", "verilog_of"]
+__all__ = ["build", "cache_root", "lint", "verilator_root", "verilator_version", "verilog_of"]
 
 _EXE = "sim"
 # The PyPI wheel's verilated.mk leaves these configure results empty; without the first, any
@@ -87,7 +87,7 @@ def build(
     """
     args = ("--top-module", top, *_MAKE_FIXES, *extra_args)
     key = _key(verilog, top, cpp_main, args)
-    root = _cache_root(cache_dir)
+    root = cache_root(cache_dir)
     final = root / key
     exe = final / _EXE
     if exe.is_file():
@@ -165,7 +165,7 @@ def _key(verilog: str, top: str, cpp_main: str, args: Sequence[str]) -> str:
     return digest.hexdigest()[:32]
 
 
-def _cache_root(cache_dir: str | os.PathLike | None) -> Path:
+def cache_root(cache_dir: str | os.PathLike | None) -> Path:
     if cache_dir is not None:
         return Path(cache_dir)
     if os.environ.get("LUTSIM_CACHE"):

@@ -8,6 +8,7 @@ asm        assembly text -> LMMA program (64-bit little-endian words, or hex tex
 disasm     LMMA program -> canonical assembly text
 gemm       run one mpGEMM from an ``.npz`` file at a chosen level, check its residual
 demo       random mpGEMMs over the standard presets, one residual line each
+export     standalone Verilog of the core (optionally a FuseSoC core file, Verilator lint)
 ========== ==========================================================================
 
 Every subcommand that needs a core takes ``--config CFG`` (a preset name or a TOML/YAML file)
@@ -210,11 +211,60 @@ def _cmd_disasm(args: argparse.Namespace) -> int:
 
 
 # ---- gemm / demo --------------------------------------------------------------------------
-def _check_impl(impl: str) -> None:
-    from isa import gemm
+IMPLS = ("golden", "rtl", "rtl-amaranth")
+"""Levels ``gemm --impl`` can run: the golden executor, the RTL under Verilator, the RTL in
+Amaranth's simulator (slow: for small problems)."""
 
-    if impl not in gemm.IMPLS:
-        raise UsageError(f"impl {impl!r} is not available; choose from {', '.join(gemm.IMPLS)}")
+
+def _check_impl(impl: str) -> None:
+    if impl not in IMPLS:
+        raise UsageError(f"impl {impl!r} is not available; choose from {', '.join(IMPLS)}")
+
+
+def _rtl_runner(impl: str, vcd: str | None, runs: list):
+    """An :data:`isa.gemm.Runner` for an RTL impl that keeps every tile's run in ``runs`` (for
+    the issue cycles) and with ``vcd`` writes the first tile's waveform there."""
+    if impl == "rtl":
+        from hw.verilator import run_verilator as run_jobs
+    else:
+        from hw.simulate import run_amaranth as run_jobs
+
+    def runner(cfg: CoreConfig, program, memories: np.ndarray):
+        jobs = [(program, memory) for memory in memories]
+        if vcd is None:
+            done = run_jobs(cfg, jobs)
+        else:
+            with _writing(vcd):
+                open(vcd, "wb").close()  # fail here, before any simulation starts
+            done = run_jobs(cfg, jobs[:1], vcd=vcd) + run_jobs(cfg, jobs[1:])
+        if any(run.error for run in done):
+            raise ValueError("the core flagged an illegal instruction")
+        runs.extend(done)
+        return np.stack([run.memory for run in done]), sum(run.cycles for run in done)
+
+    return runner
+
+
+def _timing(cfg: CoreConfig, program, tiles: int, runs: list) -> dict[str, Any]:
+    """The timing contract of the run (per-instruction latencies, total cycles) and, from the
+    RTL's issue cycles, the measured cycles from each instruction's issue to the next."""
+    from isa.timing import schedule
+
+    timing: dict[str, Any] = {
+        "latency_cycles": dict(cfg.latency_cycles),
+        "contract_cycles": schedule(cfg, program).cycles * tiles,
+        "issue_cycles": None,
+    }
+    if runs:
+        issue = np.array([run.issue for run in runs], dtype=np.int64)
+        ends = np.concatenate([issue[:, 1:], np.array([[run.cycles - 1] for run in runs])], 1)
+        gaps = ends - issue
+        ops = np.array([instr.op for instr in program])
+        timing["issue_cycles"] = {
+            op: {"min": int(gaps[:, ops == op].min()), "max": int(gaps[:, ops == op].max())}
+            for op in dict.fromkeys(ops.tolist())
+        }
+    return timing
 
 
 def _failure(summary: dict[str, Any]) -> str:
@@ -247,14 +297,23 @@ def _cmd_gemm(args: argparse.Namespace) -> int:
     from isa import gemm
 
     _check_impl(args.impl)
+    if args.vcd is not None and args.impl == "golden":
+        raise UsageError("--vcd needs an RTL impl (rtl or rtl-amaranth), not 'golden'")
     cfg = _config(args)
     problem = gemm.load_npz(cfg, args.inputs)
-    result = gemm.run_gemm(cfg, problem, impl=args.impl)
+    runs: list = []
+    runner = None if args.impl == "golden" else _rtl_runner(args.impl, args.vcd, runs)
+    result = gemm.run_gemm(cfg, problem, impl=args.impl, runner=runner)
     arrays = {"o": result.o}
     if result.acc is not None:
         arrays["acc"] = result.acc
     _write_npz(args.out, arrays)
     summary = result.summary()
+    program = gemm.tile_program(cfg, problem.a.shape[1] // cfg.k, problem.chunks)
+    summary.update(_timing(cfg, program, summary["tiles"], runs))
+    residual = None if result.cycles is None else result.cycles - summary["contract_cycles"]
+    summary["cycle_residual"] = residual
+    summary["ok"] = result.ok and not residual
     if args.json:
         print(json.dumps(summary))
     else:
@@ -277,9 +336,50 @@ def _cmd_gemm(args: argparse.Namespace) -> int:
             f"max ulp {_fmt_num(r['max_ulp'])}  acc mismatches {_fmt_num(r['acc_mismatches'])}  "
             f"bound {_fmt_num(r['bound'])}  {'ok' if result.ok else 'NOT OK'}"
         )
+        if summary["issue_cycles"] is not None:
+            per_op = "  ".join(
+                f"{op} {_range(c['min'], c['max'])}/{summary['latency_cycles'][op]}"
+                for op, c in summary["issue_cycles"].items()
+            )
+            print(
+                f"timing: contract {summary['contract_cycles']} cycles, residual {residual}; "
+                f"cycles per instruction (measured/contract): {per_op}"
+            )
         print(f"wrote {', '.join(arrays)} to {args.out}")
+        if args.vcd is not None:
+            print(f"wrote the first tile's waveform to {args.vcd}")
     if not result.ok:
         raise ValueError(_failure(summary))
+    if residual:
+        raise ValueError(
+            f"the RTL took {result.cycles} cycles; the timing contract says "
+            f"{summary['contract_cycles']}"
+        )
+    return 0
+
+
+def _range(low: int, high: int) -> str:
+    return str(low) if low == high else f"{low}..{high}"
+
+
+# ---- export -------------------------------------------------------------------------------
+def _cmd_export(args: argparse.Namespace) -> int:
+    from hw import export
+
+    cfg = _config(args)
+    with _writing(args.output):
+        verilog, core_file = export.write_export(cfg, args.output, args.top, args.fusesoc)
+    print(f"wrote {args.top} ({cfg.mnemonic}) to {args.output}")
+    if core_file is not None:
+        print(f"wrote FuseSoC core {export.fusesoc_name(cfg)} to {core_file}")
+    if args.lint:
+        warnings = export.lint_verilog(verilog, args.top)
+        if warnings:
+            raise ValueError(
+                f"verilator lint: {len(warnings)} warning(s) beyond the waivers; first: "
+                f"{warnings[0]}"
+            )
+        print(f"lint clean: verilator --lint-only -Wall, {len(export.LINT_WAIVERS)} waivers")
     return 0
 
 
@@ -369,7 +469,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("gemm", help="run one mpGEMM from an .npz file and check it")
     p.add_argument("--inputs", metavar="IN.npz", required=True, help="arrays a, w, scale, zero")
     p.add_argument("--out", metavar="OUT.npz", required=True, help="written with o (and acc)")
-    p.add_argument("--impl", default="golden", help="level that computes it (default: golden)")
+    p.add_argument(
+        "--impl", default="golden",
+        help=f"level that computes it: {', '.join(IMPLS)} (default: golden)",
+    )  # fmt: skip
+    p.add_argument("--vcd", metavar="FILE", help="RTL impls: write the first tile's waveform")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _add_config(p)
     p.set_defaults(func=_cmd_gemm)
@@ -379,6 +483,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _add_config(p)
     p.set_defaults(func=_cmd_demo)
+
+    p = commands.add_parser("export", help="write the core's Verilog (and a FuseSoC core file)")
+    p.add_argument("-o", "--output", metavar="OUT.v", required=True)
+    p.add_argument("--top", default="lut_core", help="top module name (default: lut_core)")
+    p.add_argument("--fusesoc", action="store_true", help="also write OUT.core (FuseSoC CAPI2)")
+    p.add_argument("--lint", action="store_true", help="check with verilator --lint-only -Wall")
+    _add_config(p)
+    p.set_defaults(func=_cmd_export)
     return parser
 
 
@@ -396,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except OSError as err:
         message, code = _os_message(err), 1
-    except ValueError as err:
+    except (ValueError, RuntimeError) as err:
         message, code = str(err), 1
     sys.stderr.write(f"{PROG}: error: {_one_line(message)}\n")
     return code

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from isa import encoding, gemm
 from isa.config import DEFAULT_PRESET, PRESETS, config_from_dict, load_config
+from isa.timing import schedule
 from lutsim import cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,11 +43,11 @@ nop
 """
 
 
-def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+def run(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "lutsim", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
 
 
@@ -79,7 +81,7 @@ def test_unknown_command(tmp_path):
 
 def test_help(tmp_path):
     out = ok(run(tmp_path, "--help"))
-    for command in ("presets", "asm", "disasm", "gemm", "demo"):
+    for command in ("presets", "asm", "disasm", "gemm", "demo", "export"):
         assert command in out
 
 
@@ -372,8 +374,8 @@ def test_gemm_input_errors(tmp_path, arrays, message):
 
 def test_gemm_unknown_impl(tmp_path):
     _npz(tmp_path / "in.npz", a=A, w=W)
-    result = run(tmp_path, "gemm", "--inputs", "in.npz", "--out", "o.npz", "--impl", "rtl")
-    fails(result, 2, "impl 'rtl' is not available; choose from golden")
+    result = run(tmp_path, "gemm", "--inputs", "in.npz", "--out", "o.npz", "--impl", "verilog")
+    fails(result, 2, "impl 'verilog' is not available; choose from golden, rtl, rtl-amaranth")
     assert not (tmp_path / "o.npz").exists()
 
 
@@ -381,8 +383,8 @@ def test_gemm_outside_bound_still_writes(tmp_path, monkeypatch, capsys):
     """A result outside its bound is written, reported and fails (run in-process to force it)."""
     run_gemm = gemm.run_gemm
 
-    def broken(cfg, problem, impl="golden"):
-        result = run_gemm(cfg, problem, impl)
+    def broken(cfg, problem, impl="golden", runner=None):
+        result = run_gemm(cfg, problem, impl, runner)
         residual = {**result.residual, "max_abs": 0.5, "acc_mismatches": 3, "bound": 0.25}
         residual["within_bound"] = False
         return type(result)(**{**result.__dict__, "residual": residual})
@@ -402,6 +404,117 @@ def test_gemm_outside_bound_still_writes(tmp_path, monkeypatch, capsys):
         np.testing.assert_array_equal(
             out["o"], reference(A, W, np.ones((3, 1)), np.zeros((3, 1)))[1]
         )
+
+
+# ---- gemm on the RTL -----------------------------------------------------------------------
+RTL_TIMEOUT = 900  # a cold run builds the Verilated core first
+# the small core of tests/hw/test_verilator.py, so both files share its builds
+SMALL_SETS = ["n=8", "weight_bits=3", "bus_words=1", "acc_regs=3", "table_regs=3"]
+SMALL_CORE = [arg for kv in SMALL_SETS for arg in ("--set", kv)]
+
+
+def test_gemm_rtl_json(tmp_path):
+    cfg = load_config("m2n64k4")
+    problem = gemm.random_problem(cfg, 3, 70, 40, group=20, seed=4)
+    gemm.save_npz(problem, tmp_path / "in.npz")
+    result = run(
+        tmp_path, "gemm", "--inputs", "in.npz", "--out", "o.npz", "--impl", "rtl", "--json",
+        timeout=RTL_TIMEOUT,
+    )  # fmt: skip
+    summary = json.loads(ok(result))
+    assert (summary["impl"], summary["ok"], summary["tiles"]) == ("rtl", True, 4)
+    program = gemm.tile_program(cfg, 10, 2)
+    contract = 4 * schedule(cfg, program).cycles
+    assert summary["cycles"] == summary["contract_cycles"] == contract
+    assert summary["cycle_residual"] == 0
+    assert summary["latency_cycles"] == cfg.latency_cycles
+    assert summary["issue_cycles"] == {
+        op: {"min": cfg.latency_cycles[op], "max": cfg.latency_cycles[op]}
+        for op in ("zacc", "ldt", "ldw", "lmma", "sta")
+    }
+    dots, _ = reference(problem.a, problem.w, problem.scale, problem.zero)
+    with np.load(tmp_path / "o.npz") as out:
+        np.testing.assert_array_equal(out["acc"], dots)
+
+
+def test_gemm_rtl_text_with_vcd_and_amaranth(tmp_path):
+    cfg = load_config("m2n64k4", SMALL_SETS)
+    gemm.save_npz(gemm.random_problem(cfg, 2, 8, 8, seed=2), tmp_path / "in.npz")
+    args = ["gemm", "--inputs", "in.npz", "--out", "o.npz", *SMALL_CORE]
+    out = ok(run(tmp_path, *args, "--impl", "rtl", "--vcd", "w.vcd", timeout=RTL_TIMEOUT))
+    lines = out.splitlines()
+    latency = cfg.latency_cycles
+    cycles = schedule(cfg, gemm.tile_program(cfg, 2, 1)).cycles
+    assert cycles == 2 + 2 * (latency["ldt"] + latency["ldw"] + latency["lmma"]) + latency["sta"]
+    assert lines[0] == f"{cfg.mnemonic}  impl rtl  MxNxK 2x8x8  group channel"
+    assert lines[1] == f"instructions 8  cycles {cycles}  tiles 1"
+    per_op = "  ".join(f"{op} {latency[op]}/{latency[op]}" for op in ("zacc", "ldt", "ldw",
+                                                                      "lmma", "sta"))  # fmt: skip
+    assert lines[3] == (
+        f"timing: contract {cycles} cycles, residual 0; cycles per instruction "
+        f"(measured/contract): {per_op}"
+    )
+    assert lines[-2:] == ["wrote o, acc to o.npz", "wrote the first tile's waveform to w.vcd"]
+    assert "$var wire 64" in (tmp_path / "w.vcd").read_text()
+    golden = ok(run(tmp_path, *args))
+    assert golden.splitlines()[1] == "instructions 8  cycles -  tiles 1"
+    amaranth = json.loads(ok(run(tmp_path, *args, "--impl", "rtl-amaranth", "--json")))
+    assert (amaranth["cycles"], amaranth["cycle_residual"], amaranth["ok"]) == (cycles, 0, True)
+
+
+def test_gemm_vcd_errors(tmp_path):
+    _npz(tmp_path / "in.npz", a=A, w=W)
+    result = run(tmp_path, "gemm", "--inputs", "in.npz", "--out", "o.npz", "--vcd", "w.vcd")
+    fails(result, 2, "--vcd needs an RTL impl (rtl or rtl-amaranth), not 'golden'")
+    result = run(
+        tmp_path, "gemm", "--inputs", "in.npz", "--out", "o.npz", "--impl", "rtl-amaranth",
+        "--vcd", "nodir/w.vcd", "--set", "n=4",
+    )  # fmt: skip
+    fails(result, 1, "cannot write 'nodir/w.vcd': No such file or directory")
+    assert not (tmp_path / "o.npz").exists()
+
+
+# ---- export --------------------------------------------------------------------------------
+def test_export(tmp_path):
+    cfg = load_config("m2n64k4", ["n=4"])
+    out = ok(run(tmp_path, "export", "--set", "n=4", "-o", "core.v"))
+    assert out == f"wrote lut_core ({cfg.mnemonic}) to core.v\n"
+    text = (tmp_path / "core.v").read_text()
+    assert text.startswith(f"// lut_core: LUT tensor core executing {cfg.mnemonic}\n")
+    assert "\nmodule lut_core(" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["core.v"]
+
+
+def test_export_fusesoc_and_lint(tmp_path):
+    args = ["export", "--config", "m2n64k4-w4-fp16", "--set", "n=4", "-o", "lut.v"]
+    out = ok(run(tmp_path, *args, "--top", "lut_w4", "--fusesoc", "--lint"))
+    cfg = load_config("m2n64k4-w4-fp16", ["n=4"])
+    assert out.splitlines() == [
+        f"wrote lut_w4 ({cfg.mnemonic}) to lut.v",
+        "wrote FuseSoC core lutsim:lut:m2n4k4_w4_fp16:0.1.0 to lut.core",
+        "lint clean: verilator --lint-only -Wall, 6 waivers",
+    ]
+    core = yaml.safe_load((tmp_path / "lut.core").read_text())
+    assert core["filesets"]["rtl"]["files"] == ["lut.v"]
+    assert core["targets"]["default"]["toplevel"] == "lut_w4"
+    assert "\nmodule lut_w4(" in (tmp_path / "lut.v").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        ([], 2, "the following arguments are required: -o/--output (see 'lutsim export --help')"),
+        (["-o", "core.v", "--top", "9lives"], 1, "top module name '9lives' is not a Verilog identifier"),
+        (["-o", "nodir/core.v"], 1, "cannot write 'nodir/core.v': No such file or directory"),
+        (["-o", "core.core", "--fusesoc"], 1, "the Verilog file 'core.core' must not end in .core"),
+        (["-o", "core.v", "--set", "n=0"], 1, "n must be 1 to 256, not 0"),
+        (["-o", "core.v", "--config", "m2n64k5"], 1,
+         "unknown config 'm2n64k5': not a preset name or a TOML/YAML file"),
+    ],
+)  # fmt: skip
+def test_export_errors(tmp_path, args, code, message):
+    fails(run(tmp_path, "export", "--set", "n=4", *args), code, message)
+    assert list(tmp_path.iterdir()) == []
 
 
 # ---- demo ----------------------------------------------------------------------------------
