@@ -1,0 +1,384 @@
+"""GPU presets for the GPU-scale model: public facts about the GPUs, each with its source, and
+the tensor cores placed in them (LUT tensor cores built from :class:`isa.config.CoreConfig`, or
+the GPU's own MAC tensor cores as baselines).
+
+A preset name is ``<GPU>-<tensor core>``: ``A100-LUT-1X``, ``A100-LUT-4X``, ``A100-LUT-8X``,
+``A100-FP16``, ``A100-INT8``; the same on ``A100-80GB`` and ``H100``, which also has
+``H100-FP8``.
+:func:`machine` resolves a name, the weight bits, the activation format and the register
+multiplier into one validated :class:`Machine`.
+
+GPU facts (per SM unless marked; every figure comes from ``GPU_SOURCES``)
+--------------------------------------------------------------------------
+================================ ============= ============= =============
+fact                             A100 (40 GB)  A100-80GB     H100 (SXM5)
+================================ ============= ============= =============
+SMs (GPU)                        108           108           132
+tensor cores                     4             4             4
+boost clock                      1410 MHz      1410 MHz      1830 MHz
+32-bit registers                 65536         65536         65536
+shared memory per thread block   163 KiB       163 KiB       227 KiB
+shared memory bandwidth          128 B/clk     128 B/clk     128 B/clk
+L2 capacity (GPU)                40 MiB        40 MiB        50 MiB
+L2 bandwidth (GPU)               5120 B/clk    5120 B/clk    5120 B/clk
+DRAM bandwidth (GPU)             1555 GB/s     2039 GB/s     3350 GB/s
+FP32 vector lanes                64            64            128
+dense FP16 MAC per clock         1024          1024          2048
+dense INT8 MAC per clock         2048          2048          4096
+dense FP8 MAC per clock          -             -             4096
+================================ ============= ============= =============
+
+LUT tensor cores: ``LUT-1X`` is one M2N64K4 array (512 lookup elements) per tensor core, 4
+tensor cores per SM (the paper's A100-like arrangement); ``LUT-4X`` and ``LUT-8X`` put 4 and 8
+such arrays in each tensor core. The array is the :class:`isa.config.CoreConfig` of the machine:
+its M, N, K, weight bits and formats, and its LMMA timing ``latency_cycles["lmma"]``, are used
+as they are, never re-declared here.
+
+MAC tensor cores execute ``mma.sync`` instructions of the PTX ISA shapes (FP16 m16n8k16, INT8
+and FP8 m16n8k32); an instruction occupies its tensor core for MACs / (MACs per clock per tensor
+core) cycles: 8 cycles on A100, 4 on H100.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import types
+from dataclasses import dataclass, field
+
+from isa.config import CoreConfig
+
+__all__ = [
+    "GPUS",
+    "GPU_SOURCES",
+    "MAC_FORMATS",
+    "PRESETS",
+    "REGISTER_MULTIPLIERS",
+    "GpuSpec",
+    "LutTensorCore",
+    "MacTensorCore",
+    "Machine",
+    "machine",
+    "preset_names",
+]
+
+GPU_SOURCES = types.MappingProxyType(
+    {
+        "a100-whitepaper": "NVIDIA A100 Tensor Core GPU Architecture (whitepaper, 2020), "
+        "Table 1 and 'A100 SM architecture': 108 SMs, 4 tensor cores/SM, 1410 MHz boost, "
+        "64K 32-bit registers/SM, 40 MB L2, 1555 GB/s HBM2, 64 FP32 cores/SM, 256 dense "
+        "FP16 FMA per tensor core per clock; dense FP16 312 TFLOPS, INT8 624 TOPS",
+        "a100-80gb-datasheet": "NVIDIA A100 Tensor Core GPU datasheet (2021): A100 80GB SXM "
+        "HBM2e 2039 GB/s",
+        "h100-whitepaper": "NVIDIA H100 Tensor Core GPU Architecture (whitepaper, 2022), "
+        "Table 3 (H100 SXM5): 132 SMs, 4 tensor cores/SM, 128 FP32 cores/SM, 256 KB register "
+        "file/SM, 50 MB L2, 3.35 TB/s HBM3; dense FP16 989.4 TFLOPS, INT8 1978.9 TOPS, FP8 "
+        "1978.9 TFLOPS",
+        "h100-clock": "1830 MHz: the clock at which the H100 SXM5 whitepaper's dense figures "
+        "hold, 1978.9e12 FLOP/s / (132 SMs x 8192 FLOP/clk) = 1.830 GHz",
+        "design-s5": "DESIGN.md section 5 (public facts for presets): A100 1024 dense FP16 FMA "
+        "and 2048 INT8 MAC per SM per clock; H100 dense FP8 8192 FLOP per clock per SM",
+        "cuda-guide-smem": "CUDA C++ Programming Guide, compute capabilities 8.x and 9.0, "
+        "shared memory: 32 banks, each 32 bits per clock cycle = 128 B/clk/SM; maximum shared "
+        "memory per thread block 163 KB (8.0) and 227 KB (9.0)",
+        "gtc20-ampere": "Krashinsky et al., 'Inside the NVIDIA Ampere Architecture', GTC 2020 "
+        "(S21730): A100 L2 read bandwidth 5120 B/clk (2.3x V100)",
+        "h100-l2": "no NVIDIA figure per clock; the A100 5120 B/clk is carried over, as in "
+        "Ultrasonics Sonochemistry 99 (2023) 106546, Table 3 (H100 L2 8986 GB/s at 1755 MHz "
+        "= 5120 B/clk)",
+        "ptx-mma": "PTX ISA 8.x, 'Warp-level matrix multiply-accumulate instructions': "
+        "mma.sync shapes m16n8k16 (f16), m16n8k32 (s8, e4m3)",
+    }
+)
+"""Where every GPU figure comes from (keys used in :attr:`GpuSpec.sources`)."""
+
+
+@dataclass(frozen=True)
+class GpuSpec:
+    """One GPU: public facts, each with its source in :attr:`sources` (field -> key of
+    :data:`GPU_SOURCES`). Bandwidths per clock are at :attr:`freq_mhz`."""
+
+    name: str
+    sms: int
+    tensor_cores_per_sm: int
+    freq_mhz: float
+    registers_per_sm: int  # 32-bit registers
+    smem_bytes_per_block: int  # shared memory one thread block may use
+    smem_bytes_per_cycle: float  # per SM
+    l2_bytes: int
+    l2_bytes_per_cycle: float  # whole GPU
+    dram_bytes_per_s: float
+    vector_lanes_per_sm: int  # FP32 lanes: one lane-op per lane per clock
+    macs: tuple[tuple[str, int], ...]  # (format, dense MACs per clock) of its own tensor cores
+    sources: types.MappingProxyType = field(repr=False, compare=False)
+
+    def __post_init__(self):
+        for name in ("sms", "tensor_cores_per_sm", "registers_per_sm", "smem_bytes_per_block",
+                     "l2_bytes", "vector_lanes_per_sm"):  # fmt: skip
+            value = getattr(self, name)
+            if type(value) is not int or value < 1:
+                raise ValueError(
+                    f"GPU {self.name}: {name} must be a positive integer, not {value!r}"
+                )
+        for name in ("freq_mhz", "smem_bytes_per_cycle", "l2_bytes_per_cycle", "dram_bytes_per_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(
+                    f"GPU {self.name}: {name} must be a positive number, not {value!r}"
+                )
+
+    @property
+    def mac_per_sm_per_cycle(self) -> dict[str, int]:
+        return dict(self.macs)
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        return self.dram_bytes_per_s / (self.freq_mhz * 1e6)
+
+    @property
+    def register_bytes_per_tensor_core(self) -> int:
+        """Register file bytes of one SM sub-partition (one tensor core and its warp)."""
+        return self.registers_per_sm * 4 // self.tensor_cores_per_sm
+
+    @property
+    def vector_lanes_per_tensor_core(self) -> float:
+        return self.vector_lanes_per_sm / self.tensor_cores_per_sm
+
+    def with_clock(self, freq_mhz: float) -> GpuSpec:
+        """The same GPU at another clock: per-clock facts stay, DRAM bytes per clock change."""
+        return dataclasses.replace(self, freq_mhz=freq_mhz)
+
+
+def _gpu(name, sources, **facts) -> GpuSpec:
+    macs = tuple(facts.pop("mac_per_sm_per_cycle").items())
+    return GpuSpec(name=name, macs=macs,
+                   sources=types.MappingProxyType(sources), **facts)  # fmt: skip
+
+
+_A100_SOURCES = {
+    "sms": "a100-whitepaper", "tensor_cores_per_sm": "a100-whitepaper",
+    "freq_mhz": "a100-whitepaper", "registers_per_sm": "a100-whitepaper",
+    "smem_bytes_per_block": "cuda-guide-smem", "smem_bytes_per_cycle": "cuda-guide-smem",
+    "l2_bytes": "a100-whitepaper", "l2_bytes_per_cycle": "gtc20-ampere",
+    "dram_bytes_per_s": "a100-whitepaper", "vector_lanes_per_sm": "a100-whitepaper",
+    "macs": "design-s5",
+}  # fmt: skip
+
+# fmt: off
+GPUS: dict[str, GpuSpec] = {
+    "A100": _gpu(
+        "A100", _A100_SOURCES,
+        sms=108, tensor_cores_per_sm=4, freq_mhz=1410.0, registers_per_sm=65536,
+        smem_bytes_per_block=163 * 1024, smem_bytes_per_cycle=128.0,
+        l2_bytes=40 * 1024 * 1024, l2_bytes_per_cycle=5120.0, dram_bytes_per_s=1555e9,
+        vector_lanes_per_sm=64, mac_per_sm_per_cycle={"fp16": 1024, "int8": 2048},
+    ),
+    "A100-80GB": _gpu(
+        "A100-80GB", {**_A100_SOURCES, "dram_bytes_per_s": "a100-80gb-datasheet"},
+        sms=108, tensor_cores_per_sm=4, freq_mhz=1410.0, registers_per_sm=65536,
+        smem_bytes_per_block=163 * 1024, smem_bytes_per_cycle=128.0,
+        l2_bytes=40 * 1024 * 1024, l2_bytes_per_cycle=5120.0, dram_bytes_per_s=2039e9,
+        vector_lanes_per_sm=64, mac_per_sm_per_cycle={"fp16": 1024, "int8": 2048},
+    ),
+    "H100": _gpu(
+        "H100",
+        {"sms": "h100-whitepaper", "tensor_cores_per_sm": "h100-whitepaper",
+         "freq_mhz": "h100-clock", "registers_per_sm": "h100-whitepaper",
+         "smem_bytes_per_block": "cuda-guide-smem", "smem_bytes_per_cycle": "cuda-guide-smem",
+         "l2_bytes": "h100-whitepaper", "l2_bytes_per_cycle": "h100-l2",
+         "dram_bytes_per_s": "h100-whitepaper", "vector_lanes_per_sm": "h100-whitepaper",
+         "macs": "design-s5 + h100-whitepaper"},
+        sms=132, tensor_cores_per_sm=4, freq_mhz=1830.0, registers_per_sm=65536,
+        smem_bytes_per_block=227 * 1024, smem_bytes_per_cycle=128.0,
+        l2_bytes=50 * 1024 * 1024, l2_bytes_per_cycle=5120.0, dram_bytes_per_s=3.35e12,
+        vector_lanes_per_sm=128,
+        mac_per_sm_per_cycle={"fp16": 2048, "int8": 4096, "fp8": 4096},
+    ),
+}
+# fmt: on
+
+MAC_FORMATS = types.MappingProxyType(
+    {  # format: (activation and weight format after dequantization, mma.sync shape m, n, k)
+        "fp16": ("fp16", (16, 8, 16)),
+        "int8": ("int8", (16, 8, 32)),
+        "fp8": ("fp8_e4m3", (16, 8, 32)),
+    }
+)
+"""MAC tensor-core formats: operand format and ``mma.sync`` shape (``ptx-mma``)."""
+
+REGISTER_MULTIPLIERS = (1, 2, 4, 8)
+LUT_ARRAYS = {"LUT-1X": 1, "LUT-4X": 4, "LUT-8X": 8}
+
+
+@dataclass(frozen=True)
+class LutTensorCore:
+    """``arrays`` LUT arrays per tensor core, each the core ``core``."""
+
+    arrays: int
+    core: CoreConfig
+
+    kind = "lut"
+
+    @functools.cached_property
+    def lmma_cycles(self) -> int:
+        """Cycles one LMMA occupies an array: the core's timing contract."""
+        return self.core.latency_cycles["lmma"]
+
+    @property
+    def macs_per_cycle(self) -> float:
+        """Peak weight x activation products per clock of one tensor core."""
+        c = self.core
+        return self.arrays * c.m * c.n * c.k / self.lmma_cycles
+
+    @property
+    def label(self) -> str:
+        return f"LUT-{self.arrays}X {self.core.mnemonic}"
+
+
+@dataclass(frozen=True)
+class MacTensorCore:
+    """The GPU's own tensor core in ``fmt`` (fp16, int8, fp8) at ``macs_per_cycle`` dense MACs
+    per clock, executing ``mma.sync`` of shape ``shape`` = (weight rows, tokens, K)."""
+
+    fmt: str
+    macs_per_cycle: float
+    shape: tuple[int, int, int]
+
+    kind = "mac"
+
+    @property
+    def operand_format(self) -> str:
+        return MAC_FORMATS[self.fmt][0]
+
+    @functools.cached_property
+    def mma_cycles(self) -> int:
+        m, n, k = self.shape
+        return math.ceil(m * n * k / self.macs_per_cycle)
+
+    @property
+    def label(self) -> str:
+        m, n, k = self.shape
+        return f"{self.fmt.upper()} MAC mma.m{m}n{n}k{k}"
+
+
+@dataclass(frozen=True)
+class Machine:
+    """A GPU with its tensor cores, weight bits, activation format and register multiplier."""
+
+    preset: str
+    gpu: GpuSpec
+    tc: LutTensorCore | MacTensorCore
+    weight_bits: int
+    ternary: bool
+    act_format: str
+    regs: int
+
+    @property
+    def is_lut(self) -> bool:
+        return self.tc.kind == "lut"
+
+    @property
+    def register_bytes_per_tensor_core(self) -> int:
+        return self.gpu.register_bytes_per_tensor_core * self.regs
+
+    @property
+    def macs_per_cycle(self) -> float:
+        """Peak MACs per clock of the whole GPU (the compute roof, per clock)."""
+        return self.gpu.sms * self.gpu.tensor_cores_per_sm * self.tc.macs_per_cycle
+
+    @property
+    def label(self) -> str:
+        w = "W1.58" if self.ternary else f"W{self.weight_bits}"
+        return f"{self.preset} {w} {self.act_format} regs {self.regs}x"
+
+    def with_sms(self, sms: int) -> Machine:
+        """The same machine cut down to ``sms`` SMs, with L2 capacity, L2 bandwidth and DRAM
+        bandwidth in proportion (for detailed-mode studies at a small scale)."""
+        if isinstance(sms, bool) or not isinstance(sms, int) or not 1 <= sms <= self.gpu.sms:
+            raise ValueError(f"SMs must be 1 to {self.gpu.sms}, not {sms!r}")
+        share = sms / self.gpu.sms
+        gpu = dataclasses.replace(
+            self.gpu,
+            name=f"{self.gpu.name}/{sms}SM",
+            sms=sms,
+            l2_bytes=max(1, int(self.gpu.l2_bytes * share)),
+            l2_bytes_per_cycle=self.gpu.l2_bytes_per_cycle * share,
+            dram_bytes_per_s=self.gpu.dram_bytes_per_s * share,
+        )
+        return dataclasses.replace(self, preset=f"{self.preset}/{sms}SM", gpu=gpu)
+
+
+def preset_names() -> tuple[str, ...]:
+    return tuple(PRESETS)
+
+
+def _preset_table() -> dict[str, tuple[str, str]]:
+    table = {}
+    for gpu_name, gpu in GPUS.items():
+        for tc_name in LUT_ARRAYS:
+            table[f"{gpu_name}-{tc_name}"] = (gpu_name, tc_name)
+        for fmt in MAC_FORMATS:
+            if fmt in gpu.mac_per_sm_per_cycle:
+                table[f"{gpu_name}-{fmt.upper()}"] = (gpu_name, fmt)
+    return table
+
+
+PRESETS: dict[str, tuple[str, str]] = _preset_table()
+"""Preset name -> (GPU, tensor core): ``LUT-1X/4X/8X`` or a MAC format."""
+
+
+def machine(
+    preset: str,
+    wbits: int | float = 2,
+    act: str | None = None,
+    regs: int = 1,
+    *,
+    table_format: str | None = None,
+    core: CoreConfig | None = None,
+    freq_mhz: float | None = None,
+) -> Machine:
+    """Resolve a preset into a :class:`Machine`.
+
+    ``wbits``: weight bits 1..4, or 1.58 for ternary weights; ``act``: activation format of the
+    LUT core (int8, int16, fp8_e4m3, fp8_e5m2, fp16; default fp16); a MAC preset computes in its
+    own format and accepts only that one;
+    ``regs``: register-file multiplier (1, 2, 4, 8); ``table_format``: the LUT core's table
+    format (default: derived by :class:`isa.config.CoreConfig`); ``core``: a whole core config
+    instead (its weight bits and formats win); ``freq_mhz``: another clock (e.g. 1410 for the
+    paper's normalization of both GPUs).
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown GPU preset {preset!r}; known: {', '.join(PRESETS)}")
+    if isinstance(regs, bool) or regs not in REGISTER_MULTIPLIERS:
+        raise ValueError(f"register multiplier must be one of 1, 2, 4, 8, not {regs!r}")
+    gpu_name, tc_name = PRESETS[preset]
+    gpu = GPUS[gpu_name]
+    if freq_mhz is not None:
+        if not (isinstance(freq_mhz, int | float) and math.isfinite(freq_mhz) and freq_mhz > 0):
+            raise ValueError(f"clock must be a positive number of MHz, not {freq_mhz!r}")
+        gpu = gpu.with_clock(float(freq_mhz))
+    if core is None:
+        ternary = wbits == 1.58
+        if not ternary and (isinstance(wbits, bool) or wbits not in (1, 2, 3, 4)):
+            raise ValueError(f"weight bits must be 1, 2, 3, 4 or 1.58, not {wbits!r}")
+        changes = {"weight_bits": 2 if ternary else int(wbits), "ternary": ternary}
+        if tc_name in LUT_ARRAYS:
+            changes["act_format"] = act or "fp16"
+            if table_format is not None:
+                changes["table_format"] = table_format
+        else:
+            own = MAC_FORMATS[tc_name][0]
+            if act not in (None, own):
+                raise ValueError(f"{preset} computes on {own} activations, not {act}")
+            if table_format is not None:
+                raise ValueError(f"{preset} has no tables; table_format applies to LUT presets")
+        core = CoreConfig(**changes)
+    if tc_name in LUT_ARRAYS:
+        tc: LutTensorCore | MacTensorCore = LutTensorCore(LUT_ARRAYS[tc_name], core)
+        act_format = core.act_format
+    else:
+        per_tc = gpu.mac_per_sm_per_cycle[tc_name] / gpu.tensor_cores_per_sm
+        tc = MacTensorCore(tc_name, per_tc, MAC_FORMATS[tc_name][1])
+        act_format = MAC_FORMATS[tc_name][0]
+    return Machine(preset, gpu, tc, core.weight_bits, core.ternary, act_format, regs)
