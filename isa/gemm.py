@@ -31,15 +31,16 @@ Program of a tile, chunk by chunk (registers rotate so loads can overlap the dat
 
 from __future__ import annotations
 
+import io
 import math
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._io import atomic_write_bytes
 from .config import CoreConfig
 from .encoding import Instr
 from .executor import execute, new_machine
@@ -262,16 +263,9 @@ def save_npz(problem: GemmProblem, path) -> None:
 
 
 def _atomic_savez(path, **arrays) -> None:
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=os.path.dirname(path) or ".")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def random_problem(cfg, m: int, n: int, k: int, group: int | None = None, seed: int = 0):

@@ -14,6 +14,7 @@ from isa.gemm import GemmResult, lower, run_gemm
 from isa.golden import precompute_tables, weight_indices
 from isa.timing import Stalls, schedule
 from tests.isa.gemm_cases import GemmCases
+from tests.programs import random_memory, random_program
 
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
@@ -38,44 +39,6 @@ class TestRtlAmaranth(GemmCases):
         assert result.cycles == expected, f"{result.cycles} cycles != {expected} (expected)"
         return result
 
-    def test_float_bound_is_not_vacuous(self):
-        pytest.skip("a property of the golden bound, covered at the golden level")
-
-
-def _random_program(cfg, rng, memory_words, length):
-    """Random legal instructions touching every opcode (addresses inside memory)."""
-    ops = ["nop", "ldt", "ldw", "lda", "sta", "zacc", "lmma"]
-    size = {"ldt": cfg.table_fragment_words, "ldw": cfg.weight_fragment_words,
-            "lda": cfg.acc_fragment_words, "sta": cfg.acc_fragment_words}  # fmt: skip
-    lmma = dict(
-        m=cfg.m, n=cfg.n, k=cfg.k, atype=cfg.act.abbrev, wtype=cfg.weight_type,
-        ctype=cfg.acc.abbrev, otype=cfg.out.abbrev,
-    )  # fmt: skip
-    program = []
-    for _ in range(length):
-        op = ops[rng.integers(len(ops))]
-        regs = dict(
-            acc=int(rng.integers(cfg.acc_regs)),
-            table=int(rng.integers(cfg.table_regs)),
-            weight=int(rng.integers(cfg.weight_regs)),
-        )
-        if op == "lmma":
-            program.append(Instr("lmma", **regs, **lmma))
-        elif op in size:
-            addr = int(rng.integers(0, memory_words - size[op] + 1))
-            reg = {"ldt": "table", "ldw": "weight"}.get(op, "acc")
-            program.append(Instr(op, addr=addr, **{reg: regs[reg]}))
-        elif op == "zacc":
-            program.append(Instr("zacc", acc=regs["acc"]))
-        else:
-            program.append(Instr("nop"))
-    return program
-
-
-def _random_memory(rng, words):
-    """Random words: every bit pattern is a table entry, weight bits or accumulator value."""
-    return rng.integers(0, 2**32, size=words, dtype=np.uint64).astype(np.uint32)
-
 
 @pytest.mark.parametrize(
     "changes",
@@ -92,8 +55,8 @@ def test_random_programs_match_golden_state_and_timing(changes, stalled):
     cfg = CoreConfig(m=2, n=8, **changes)
     rng = np.random.default_rng(hash(str(changes)) % 2**32)
     words = 96
-    memory = _random_memory(rng, words)
-    program = _random_program(cfg, rng, words, 40)
+    memory = random_memory(rng, words)
+    program = random_program(cfg, rng, words, 40)
     stalls = Stalls.random(7, 600, 0.25) if stalled else None
     (run,) = run_amaranth(cfg, [(program, memory)], stalls=stalls)
     golden = execute(cfg, program, new_machine(cfg, memory)).memory[0]

@@ -18,7 +18,7 @@ from isa.encoding import Instr, assemble, encode
 from isa.executor import Machine, execute, new_machine
 from isa.gemm import GemmResult, run_gemm
 from isa.timing import Stalls, schedule
-from tests.hw.test_core import _random_memory, _random_program, tile_jobs
+from tests.hw.test_core import tile_jobs
 from tests.isa.gemm_cases import (
     FLOAT_CONFIGS,
     FLOAT_IDS,
@@ -26,6 +26,7 @@ from tests.isa.gemm_cases import (
     INT_IDS,
     GemmCases,
 )
+from tests.programs import random_memory, random_program
 
 FULL_TILE = dict(m=2, n=64)  # the paper's M2N64K4 tile; K and the formats come from each case
 FULL = CoreConfig(**FULL_TILE)
@@ -83,14 +84,11 @@ class TestRtlVerilator(GemmCases):
     def test_fp16_subnormal_and_signed_zero_activations(self):
         super().test_fp16_subnormal_and_signed_zero_activations()
 
-    def test_float_bound_is_not_vacuous(self):
-        pytest.skip("a property of the golden bound, covered at the golden level")
-
 
 def _jobs(cfg, seed, count, words=512, length=60):
     rng = np.random.default_rng(seed)
     return [
-        (_random_program(cfg, rng, words, length), _random_memory(rng, words)) for _ in range(count)
+        (random_program(cfg, rng, words, length), random_memory(rng, words)) for _ in range(count)
     ]
 
 

@@ -36,6 +36,14 @@ class TestLutAlgorithm(GemmCases):
         return result
 
 
+def test_float_bound_is_not_vacuous():
+    """The bound must be far below the outputs it bounds, or it proves nothing."""
+    cfg = CoreConfig(m=2, n=16, act_format="fp16", weight_bits=2)
+    result = run_gemm(cfg, random_problem(cfg, 4, 32, 256, seed=5))
+    typical = np.median(np.abs(result.reference))
+    assert result.bound.max() < 0.05 * typical
+
+
 # ---- random programs on the executor == the LUT algorithm ---------------------------------
 @st.composite
 def random_program_case(draw):
