@@ -9,9 +9,11 @@ LUTSIM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LUTSIM_PYTHON="$LUTSIM_ROOT/.venv/bin/python"
 
 # ---- Debian packages, installed with apt-get when missing -------------------------------
-# One package name per entry. Empty for now; the RTL and synthesis flows will add theirs here.
+# One package name per entry.
 LUTSIM_APT_PACKAGES=(
-    ccache  # caches the C++ objects of Verilator builds (the runtime is the same in each)
+    ccache             # caches the C++ objects of Verilator builds (the runtime is the same in each)
+    qflow-tech-osu018  # OSU 0.18 um standard cells (liberty) for synthesis
+    opensta            # static timing and power on the synthesized netlist
 )
 
 _lutsim_quiet() {  # run a command with its output to a log; show the log only if it fails
