@@ -22,20 +22,31 @@ outside its error bound), 2 a command line that cannot be carried out as written
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import os
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from isa import encoding
-from isa._io import atomic_write_bytes, atomic_write_text
+from isa._io import atomic_write_text
 from isa.config import DEFAULT_PRESET, PRESETS, CoreConfig, load_config
+
+from .common import (
+    UsageError,
+    add_config,
+    add_sets,
+    config,
+    fmt_num,
+    one_line,
+    os_message,
+    print_table,
+    read_text,
+    write_npz,
+    writing,
+)
 
 PROG = "lutsim"
 
@@ -50,65 +61,11 @@ DEMO_SHAPE = (8, 256, 512)  # M, N, K
 DEMO_GROUP = 128  # group size along K of the per-group variant
 
 
-class UsageError(Exception):
-    """A command line that cannot be carried out as written (exit code 2)."""
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line raised to :func:`main`, not a usage dump."""
 
     def error(self, message: str):
         raise UsageError(f"{message} (see '{self.prog} --help')")
-
-
-# ---- helpers -------------------------------------------------------------------------------
-def _one_line(text: str) -> str:
-    return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
-
-
-def _os_message(err: OSError) -> str:
-    if err.filename is not None and err.strerror:
-        return f"{err.filename}: {err.strerror}"
-    return str(err)
-
-
-def _config(args: argparse.Namespace) -> CoreConfig:
-    return load_config(args.config, args.sets)
-
-
-def _read_text(path: str, what: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as err:
-        raise ValueError(f"cannot read {what} file {path!r}: {err.strerror or err}") from None
-    except UnicodeDecodeError as err:
-        reason = f"not UTF-8 ({err.reason} at byte {err.start})"
-        raise ValueError(f"cannot read {what} file {path!r}: {reason}") from None
-
-
-@contextlib.contextmanager
-def _writing(path: str):
-    """Turn a failure to write ``path`` into a one-line message that names it."""
-    try:
-        yield
-    except OSError as err:
-        raise ValueError(f"cannot write {path!r}: {err.strerror or err}") from None
-
-
-def _write_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
-    """Write an uncompressed ``.npz`` atomically: a reader sees the old file or the new one."""
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    with _writing(path):
-        atomic_write_bytes(path, buffer.getvalue())
-
-
-def _fmt_num(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, int):
-        return str(value)
-    return f"{value:.3g}"
 
 
 # ---- presets ------------------------------------------------------------------------------
@@ -159,13 +116,13 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 # ---- asm / disasm -------------------------------------------------------------------------
 def _cmd_asm(args: argparse.Namespace) -> int:
-    cfg = _config(args)
-    text = _read_text(args.input, "assembly")
+    cfg = config(args)
+    text = read_text(args.input, "assembly")
     try:
         words = encoding.assemble(text, cfg)
     except encoding.AsmError as err:
         raise ValueError(f"{args.input}: {err}") from None
-    with _writing(args.output):
+    with writing(args.output):
         if args.hex:
             atomic_write_text(args.output, "".join(f"{w:016x}\n" for w in words))
         else:
@@ -179,7 +136,7 @@ _HEX_WORD = re.compile(r"(?:0x)?([0-9a-fA-F]{1,16})")
 
 def _read_hex(path: str) -> list[tuple[int, str]]:
     words = []
-    for number, line in enumerate(re.split(r"\r\n|\r|\n", _read_text(path, "hex")), start=1):
+    for number, line in enumerate(re.split(r"\r\n|\r|\n", read_text(path, "hex")), start=1):
         token = line.split("#", 1)[0].strip()
         if not token:
             continue
@@ -203,7 +160,7 @@ def _cmd_disasm(args: argparse.Namespace) -> int:
             raise ValueError(f"{args.input}: {where}: {err}") from None
     text = "".join(lines)
     if args.output:
-        with _writing(args.output):
+        with writing(args.output):
             atomic_write_text(args.output, text)
     else:
         sys.stdout.write(text)
@@ -234,7 +191,7 @@ def _rtl_runner(impl: str, vcd: str | None, runs: list):
         if vcd is None:
             done = run_jobs(cfg, jobs)
         else:
-            with _writing(vcd):
+            with writing(vcd):
                 open(vcd, "wb").close()  # fail here, before any simulation starts
             done = run_jobs(cfg, jobs[:1], vcd=vcd) + run_jobs(cfg, jobs[1:])
         if any(run.error for run in done):
@@ -272,10 +229,10 @@ def _failure(summary: dict[str, Any]) -> str:
     r = summary["residual"]
     problems = []
     if not r["within_bound"]:
-        detail = f"max abs error {_fmt_num(r['max_abs'])}"
+        detail = f"max abs error {fmt_num(r['max_abs'])}"
         if r["acc_mismatches"]:
             detail += f", {r['acc_mismatches']} accumulator mismatches"
-        problems.append(f"residual ({detail}) exceeds the bound {_fmt_num(r['bound'])}")
+        problems.append(f"residual ({detail}) exceeds the bound {fmt_num(r['bound'])}")
     if summary.get("algorithm_mismatches"):
         problems.append(
             f"{summary['algorithm_mismatches']} accumulators differ from the golden algorithm"
@@ -299,7 +256,7 @@ def _cmd_gemm(args: argparse.Namespace) -> int:
     _check_impl(args.impl)
     if args.vcd is not None and args.impl == "golden":
         raise UsageError("--vcd needs an RTL impl (rtl or rtl-amaranth), not 'golden'")
-    cfg = _config(args)
+    cfg = config(args)
     problem = gemm.load_npz(cfg, args.inputs)
     runs: list = []
     runner = None if args.impl == "golden" else _rtl_runner(args.impl, args.vcd, runs)
@@ -307,7 +264,7 @@ def _cmd_gemm(args: argparse.Namespace) -> int:
     arrays = {"o": result.o}
     if result.acc is not None:
         arrays["acc"] = result.acc
-    _write_npz(args.out, arrays)
+    write_npz(args.out, arrays)
     summary = result.summary()
     program = gemm.tile_program(cfg, problem.a.shape[1] // cfg.k, problem.chunks)
     summary.update(_timing(cfg, program, summary["tiles"], runs))
@@ -323,7 +280,7 @@ def _cmd_gemm(args: argparse.Namespace) -> int:
             f"group {_group_text(summary)}"
         )
         print(
-            f"instructions {summary['instructions']}  cycles {_fmt_num(summary['cycles'])}  "
+            f"instructions {summary['instructions']}  cycles {fmt_num(summary['cycles'])}  "
             f"tiles {summary['tiles']}"
         )
         if summary["padding"]["k"] or summary["rounded_activations"]:
@@ -332,9 +289,9 @@ def _cmd_gemm(args: argparse.Namespace) -> int:
                 f"activations rounded to {cfg.act_format}"
             )
         print(
-            f"residual: max abs {_fmt_num(r['max_abs'])}  max rel {_fmt_num(r['max_rel'])}  "
-            f"max ulp {_fmt_num(r['max_ulp'])}  acc mismatches {_fmt_num(r['acc_mismatches'])}  "
-            f"bound {_fmt_num(r['bound'])}  {'ok' if result.ok else 'NOT OK'}"
+            f"residual: max abs {fmt_num(r['max_abs'])}  max rel {fmt_num(r['max_rel'])}  "
+            f"max ulp {fmt_num(r['max_ulp'])}  acc mismatches {fmt_num(r['acc_mismatches'])}  "
+            f"bound {fmt_num(r['bound'])}  {'ok' if result.ok else 'NOT OK'}"
         )
         if summary["issue_cycles"] is not None:
             per_op = "  ".join(
@@ -366,8 +323,8 @@ def _range(low: int, high: int) -> str:
 def _cmd_export(args: argparse.Namespace) -> int:
     from hw import export
 
-    cfg = _config(args)
-    with _writing(args.output):
+    cfg = config(args)
+    with writing(args.output):
         verilog, core_file = export.write_export(cfg, args.output, args.top, args.fusesoc)
     print(f"wrote {args.top} ({cfg.mnemonic}) to {args.output}")
     if core_file is not None:
@@ -390,7 +347,7 @@ _DEMO_COLUMNS = ("preset", "mnemonic", "MxNxK", "group", "instructions", "acc mi
 def _cmd_demo(args: argparse.Namespace) -> int:
     from isa import gemm
 
-    configured = _config(args)
+    configured = config(args)
     label = "+".join([args.config, *args.sets])
     cores: list[tuple[str, CoreConfig]] = [(label, configured)]
     for name in DEMO_PRESETS:
@@ -407,17 +364,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             runs.append(summary)
             r = summary["residual"]
             rows.append((name, summary["mnemonic"], _shape_text(summary), _group_text(summary),
-                         str(summary["instructions"]), _fmt_num(r["acc_mismatches"]),
-                         _fmt_num(r["max_abs"]), _fmt_num(r["max_ulp"]), _fmt_num(r["bound"]),
+                         str(summary["instructions"]), fmt_num(r["acc_mismatches"]),
+                         fmt_num(r["max_abs"]), fmt_num(r["max_ulp"]), fmt_num(r["bound"]),
                          "ok" if result.ok else "FAIL"))  # fmt: skip
     failed = [run for run in runs if not run["ok"]]
     if args.json:
         print(json.dumps({"ok": not failed, "runs": runs}))
     else:
-        table = (_DEMO_COLUMNS, *rows)
-        widths = [max(len(row[i]) for row in table) for i in range(len(_DEMO_COLUMNS))]
-        for row in table:
-            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        print_table(_DEMO_COLUMNS, rows)
         print(f"{len(runs) - len(failed)} of {len(runs)} runs within their error bound")
     if failed:
         names = ", ".join(f"{run['preset']} (group {_group_text(run)})" for run in failed)
@@ -426,21 +380,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 # ---- parser -------------------------------------------------------------------------------
-def _add_config(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config", metavar="CFG", default=DEFAULT_PRESET,
-        help=f"preset name or TOML/YAML file (default: {DEFAULT_PRESET})",
-    )  # fmt: skip
-    _add_sets(parser)
-
-
-def _add_sets(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--set", metavar="KEY=VALUE", action="append", default=[], dest="sets",
-        help="override one config key (repeatable), e.g. --set weight_bits=4",
-    )  # fmt: skip
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -450,14 +389,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("presets", help="list presets, or print one resolved as TOML")
     p.add_argument("name", nargs="?", metavar="NAME", help="preset name or TOML/YAML file")
-    _add_sets(p)
+    add_sets(p)
     p.set_defaults(func=_cmd_presets)
 
     p = commands.add_parser("asm", help="assemble LMMA assembly into a program")
     p.add_argument("input", metavar="IN.s")
     p.add_argument("-o", "--output", metavar="OUT", required=True)
     p.add_argument("--hex", action="store_true", help="write one 16-digit hex word per line")
-    _add_config(p)
+    add_config(p)
     p.set_defaults(func=_cmd_asm)
 
     p = commands.add_parser("disasm", help="disassemble a program into canonical assembly")
@@ -475,13 +414,13 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--vcd", metavar="FILE", help="RTL impls: write the first tile's waveform")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    _add_config(p)
+    add_config(p)
     p.set_defaults(func=_cmd_gemm)
 
     p = commands.add_parser("demo", help="random mpGEMMs over the standard presets")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    _add_config(p)
+    add_config(p)
     p.set_defaults(func=_cmd_demo)
 
     p = commands.add_parser("export", help="write the core's Verilog (and a FuseSoC core file)")
@@ -489,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", default="lut_core", help="top module name (default: lut_core)")
     p.add_argument("--fusesoc", action="store_true", help="also write OUT.core (FuseSoC CAPI2)")
     p.add_argument("--lint", action="store_true", help="check with verilator --lint-only -Wall")
-    _add_config(p)
+    add_config(p)
     p.set_defaults(func=_cmd_export)
     return parser
 
@@ -507,8 +446,8 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except OSError as err:
-        message, code = _os_message(err), 1
+        message, code = os_message(err), 1
     except (ValueError, RuntimeError) as err:
         message, code = str(err), 1
-    sys.stderr.write(f"{PROG}: error: {_one_line(message)}\n")
+    sys.stderr.write(f"{PROG}: error: {one_line(message)}\n")
     return code

@@ -1,0 +1,98 @@
+"""What every ``lutsim`` subcommand shares: the usage error, one-line messages, reading and
+writing files with errors that name them, and the ``--config``/``--set`` options.
+
+A subcommand module defines ``register(commands)``, which adds its parser to the subparsers
+``commands`` and sets ``func`` to a function ``(args) -> exit code``. It raises
+:class:`UsageError` for a command line that cannot be carried out (exit 2) and ``ValueError``
+or ``RuntimeError`` for bad input (exit 1); :func:`lutsim.cli.main` turns both into one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from isa._io import atomic_write_bytes
+from isa.config import DEFAULT_PRESET, CoreConfig, load_config
+
+
+class UsageError(Exception):
+    """A command line that cannot be carried out as written (exit code 2)."""
+
+
+def one_line(text: str) -> str:
+    return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def os_message(err: OSError) -> str:
+    if err.filename is not None and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    return str(err)
+
+
+def config(args: argparse.Namespace) -> CoreConfig:
+    """The core configuration of ``--config`` with its ``--set`` overrides."""
+    return load_config(args.config, args.sets)
+
+
+def read_text(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ValueError(f"cannot read {what} file {path!r}: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        reason = f"not UTF-8 ({err.reason} at byte {err.start})"
+        raise ValueError(f"cannot read {what} file {path!r}: {reason}") from None
+
+
+@contextlib.contextmanager
+def writing(path: str):
+    """Turn a failure to write ``path`` into a one-line message that names it."""
+    try:
+        yield
+    except OSError as err:
+        raise ValueError(f"cannot write {path!r}: {err.strerror or err}") from None
+
+
+def write_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """Write an uncompressed ``.npz`` atomically: a reader sees the old file or the new one."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    with writing(path):
+        atomic_write_bytes(path, buffer.getvalue())
+
+
+def fmt_num(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.3g}"
+
+
+def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """Print ``rows`` under ``header`` in left-aligned columns."""
+    table = (header, *rows)
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", metavar="CFG", default=DEFAULT_PRESET,
+        help=f"preset name or TOML/YAML file (default: {DEFAULT_PRESET})",
+    )  # fmt: skip
+    add_sets(parser)
+
+
+def add_sets(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set", metavar="KEY=VALUE", action="append", default=[], dest="sets",
+        help="override one config key (repeatable), e.g. --set weight_bits=4",
+    )  # fmt: skip
