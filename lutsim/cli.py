@@ -34,6 +34,7 @@ from isa import encoding
 from isa._io import atomic_write_text
 from isa.config import DEFAULT_PRESET, PRESETS, CoreConfig, load_config
 
+from . import cmd_compile, cmd_fpga, cmd_report, cmd_simulate, cmd_sweep, cmd_synth
 from .common import (
     UsageError,
     add_config,
@@ -430,6 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lint", action="store_true", help="check with verilator --lint-only -Wall")
     add_config(p)
     p.set_defaults(func=_cmd_export)
+
+    for module in (cmd_simulate, cmd_compile, cmd_synth, cmd_fpga, cmd_sweep, cmd_report):
+        module.register(commands)
     return parser
 
 

@@ -1,0 +1,9 @@
+"""``lutsim compile``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``compile`` subcommand to ``commands``."""

@@ -1,0 +1,9 @@
+"""``lutsim fpga``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``fpga`` subcommand to ``commands``."""

@@ -1,0 +1,9 @@
+"""``lutsim simulate``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``simulate`` subcommand to ``commands``."""

@@ -1,0 +1,9 @@
+"""``lutsim sweep``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``sweep`` subcommand to ``commands``."""

@@ -1,0 +1,9 @@
+"""``lutsim synth``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``synth`` subcommand to ``commands``."""
