@@ -169,9 +169,9 @@ def _cmd_disasm(args: argparse.Namespace) -> int:
 
 
 # ---- gemm / demo --------------------------------------------------------------------------
-IMPLS = ("golden", "rtl", "rtl-amaranth")
-"""Levels ``gemm --impl`` can run: the golden executor, the RTL under Verilator, the RTL in
-Amaranth's simulator (slow: for small problems)."""
+IMPLS = ("golden", "sim", "rtl", "rtl-amaranth")
+"""Levels ``gemm --impl`` can run: the golden executor, the SimPy cycle model, the RTL under
+Verilator, the RTL in Amaranth's simulator (slow: for small problems)."""
 
 
 def _check_impl(impl: str) -> None:
@@ -199,6 +199,23 @@ def _rtl_runner(impl: str, vcd: str | None, runs: list):
             raise ValueError("the core flagged an illegal instruction")
         runs.extend(done)
         return np.stack([run.memory for run in done]), sum(run.cycles for run in done)
+
+    return runner
+
+
+def _sim_runner(runs: list, actions: dict):
+    """An :data:`isa.gemm.Runner` on the SimPy core model (:mod:`sim.core`) that keeps the
+    run of one tile in ``runs`` (every tile has the same timing) and sums the action counts."""
+    from sim.core import run_core
+
+    def runner(cfg: CoreConfig, program, memories: np.ndarray):
+        run = run_core(cfg, program, np.asarray(memories))
+        if run.error:
+            raise ValueError("the core flagged an illegal instruction")
+        runs.append(run)
+        for key, value in run.actions.items():
+            actions[key] = actions.get(key, 0) + value
+        return run.memory, run.cycles * len(memories)
 
     return runner
 
@@ -255,12 +272,18 @@ def _cmd_gemm(args: argparse.Namespace) -> int:
     from isa import gemm
 
     _check_impl(args.impl)
-    if args.vcd is not None and args.impl == "golden":
-        raise UsageError("--vcd needs an RTL impl (rtl or rtl-amaranth), not 'golden'")
+    if args.vcd is not None and args.impl in ("golden", "sim"):
+        raise UsageError(f"--vcd needs an RTL impl (rtl or rtl-amaranth), not {args.impl!r}")
     cfg = config(args)
     problem = gemm.load_npz(cfg, args.inputs)
     runs: list = []
-    runner = None if args.impl == "golden" else _rtl_runner(args.impl, args.vcd, runs)
+    actions: dict[str, int] = {}
+    if args.impl == "golden":
+        runner = None
+    elif args.impl == "sim":
+        runner = _sim_runner(runs, actions)
+    else:
+        runner = _rtl_runner(args.impl, args.vcd, runs)
     result = gemm.run_gemm(cfg, problem, impl=args.impl, runner=runner)
     arrays = {"o": result.o}
     if result.acc is not None:
@@ -271,6 +294,7 @@ def _cmd_gemm(args: argparse.Namespace) -> int:
     summary.update(_timing(cfg, program, summary["tiles"], runs))
     residual = None if result.cycles is None else result.cycles - summary["contract_cycles"]
     summary["cycle_residual"] = residual
+    summary["actions"] = actions or None
     summary["ok"] = result.ok and not residual
     if args.json:
         print(json.dumps(summary))
@@ -303,6 +327,8 @@ def _cmd_gemm(args: argparse.Namespace) -> int:
                 f"timing: contract {summary['contract_cycles']} cycles, residual {residual}; "
                 f"cycles per instruction (measured/contract): {per_op}"
             )
+        if actions:
+            print("actions: " + "  ".join(f"{key} {value}" for key, value in actions.items()))
         print(f"wrote {', '.join(arrays)} to {args.out}")
         if args.vcd is not None:
             print(f"wrote the first tile's waveform to {args.vcd}")
@@ -310,7 +336,8 @@ def _cmd_gemm(args: argparse.Namespace) -> int:
         raise ValueError(_failure(summary))
     if residual:
         raise ValueError(
-            f"the RTL took {result.cycles} cycles; the timing contract says "
+            f"the {'cycle model' if args.impl == 'sim' else 'RTL'} took {result.cycles} cycles; "
+            "the timing contract says "
             f"{summary['contract_cycles']}"
         )
     return 0

@@ -375,7 +375,7 @@ def test_gemm_input_errors(tmp_path, arrays, message):
 def test_gemm_unknown_impl(tmp_path):
     _npz(tmp_path / "in.npz", a=A, w=W)
     result = run(tmp_path, "gemm", "--inputs", "in.npz", "--out", "o.npz", "--impl", "verilog")
-    fails(result, 2, "impl 'verilog' is not available; choose from golden, rtl, rtl-amaranth")
+    fails(result, 2, "impl 'verilog' is not available; choose from golden, sim, rtl, rtl-amaranth")
     assert not (tmp_path / "o.npz").exists()
 
 
