@@ -99,7 +99,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--regs", type=int, default=1, help="register-file multiplier 1, 2, 4 or 8 (default: 1)"
     )
     p.add_argument(
-        "--mode", default="fast", choices=MODES, help="fast (tile level) or detailed (default: fast)"
+        "--mode",
+        default="fast",
+        choices=MODES,
+        help="fast (tile level) or detailed (default: fast)",
     )
     p.add_argument(
         "--precompute", default="fused", choices=PRECOMPUTE,
