@@ -1,9 +1,178 @@
-"""``lutsim compile``."""
+"""``lutsim compile``: an LLM (preset or ``config.json``) -> LMMA programs and precompute kernels.
+
+Prints the LUT GEMMs of the first layer (shapes, tiles, instructions, table reuse, tile
+utilization: the padding cost), the precompute kernels (fused or not), the totals and the
+compact program size; ``-o DIR`` writes ``program.lst``, ``summary.json`` and ``layers.csv``.
+
+``--verify`` draws random weights, runs the compiled programs through the golden executor and
+compares the logits with the dequantization reference (:func:`compiler.verify`); a failed check
+exits 1. ``--tiny`` shrinks the model first (:func:`compiler.model.tiny`).
+
+``--latency PRESET`` (repeatable) times one forward pass of the workload (``--batch``
+sequences of ``--tokens`` new tokens each, context ``--context``) on GPU presets
+(:func:`reports.latency.model_latency`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+
+from .common import UsageError, add_sets, fmt_num, print_table
+
+
+def _core(args: argparse.Namespace):
+    from isa.config import load_config
+
+    return load_config(args.config, args.sets)
+
+
+def _gemm_rows(summary: dict) -> list[tuple[str, ...]]:
+    layer = summary["layers"][0] if summary["layers"] else summary["outside_layers"]
+    rows = []
+    for g in layer["gemms"]:
+        rows.append((g["name"], f"{g['m']}x{g['n']}x{g['k']}", "x".join(map(str, g["tiles"])),
+                     str(g["instructions"]), f"{g['table_reuse']:.3g}",
+                     f"{g['utilization']:.3f}", fmt_num(g["dram_bytes"]["total"])))  # fmt: skip
+    return rows
+
+
+def _print_summary(summary: dict) -> None:
+    m, w, t = summary["model"], summary["workload"], summary["totals"]
+    print(
+        f"{m['name']}: {m['num_layers']} layers, hidden {m['hidden_size']}, intermediate "
+        f"{m['intermediate_size']}, heads {m['num_heads']}/{m['num_kv_heads']} KV, "
+        f"vocabulary {m['vocab_size']}, MLP {m['mlp']}"
+    )
+    print(
+        f"quant {summary['quant']['text']}  core {summary['core']['mnemonic']}  "
+        f"{w['tokens']} tokens, context {w['context']}"
+    )
+    print("LUT GEMMs of one layer:")
+    header = ("gemm", "MxNxK", "tiles", "instructions", "table reuse", "tile util", "DRAM bytes")
+    print_table(header, _gemm_rows(summary))
+    pre = t["precompute"]
+    unfused = ", ".join(pre["unfused_names"]) or "none"
+    print(
+        f"precompute: {pre['kernels']} kernels, {pre['fused']} fused into the preceding "
+        f"element-wise operator; unfused: {unfused}"
+    )
+    print(
+        f"totals: {t['lut_gemms']} LUT GEMMs, {t['instructions']['total']} instructions, "
+        f"{t['lookups']} lookups, {fmt_num(t['dram_bytes']['total'])} DRAM bytes "
+        f"({pre['share_of_dram_bytes']:.3f} precompute)"
+    )
+    p = summary["programs"]
+    print(
+        f"programs: {p['distinct']} compact programs, {p['objects']} objects, listing "
+        f"{p['listing_bytes']} bytes (expanded: {p['expanded_instructions']} instructions, "
+        f"{p['expanded_bytes']} bytes)"
+    )
+
+
+def _latency(args: argparse.Namespace, model, quant) -> list[dict]:
+    from reports.latency import Phase, model_latency
+
+    context = args.context if args.context is not None else args.tokens
+    name = "prefill" if args.tokens > 1 else "decode"
+    phase = Phase(name, args.batch, args.tokens, context)
+    runs = [
+        model_latency(model, preset, phase, quant, precompute=args.precompute).to_dict()
+        for preset in args.latency
+    ]
+    return runs
+
+
+def _print_latency(runs: list[dict]) -> None:
+    phase = runs[0]["phase"]
+    print(
+        f"latency, {phase['name']}: batch {phase['batch']}, {phase['tokens']} new tokens, "
+        f"context {phase['context']}; precompute {runs[0]['precompute']} (us):"
+    )
+    header = ("preset", "total", "gemm", "precompute", "attention", "lm_head", "other",
+              "tokens/s")  # fmt: skip
+    rows = [
+        (r["preset"], f"{r['total_us']:.4g}", *(f"{r['us'][c]:.4g}" for c in header[2:7]),
+         f"{r['tokens_per_s']:.4g}")
+        for r in runs
+    ]  # fmt: skip
+    print_table(header, rows)
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from compiler import compile_model, load_model, verify
+    from compiler.quant import default_quant, parse_quant
+
+    if (args.tiny or args.seed is not None) and not args.verify:
+        raise UsageError("--tiny and --seed apply to --verify")
+    if args.latency and args.verify:
+        raise UsageError("--latency and --verify are separate runs; give one of them")
+    if args.batch != 1 and not args.latency:
+        raise UsageError("--batch applies to --latency")
+    model = load_model(args.model)
+    quant = parse_quant(args.quant) if args.quant is not None else default_quant(model)
+    cfg = _core(args)
+    if args.verify:
+        result = verify(model, quant, cfg, tiny=args.tiny, seed=args.seed or 0)
+        if args.json:
+            print(json.dumps(result.summary()))
+        else:
+            print(result.report())
+        if not result.ok:
+            raise ValueError(f"verification failed: {result.report()}")
+        return 0
+    compiled = compile_model(
+        model, quant, cfg, tokens=args.tokens, context=args.context, buffer_kib=args.buffer_kib
+    )
+    summary = compiled.summary()
+    runs = _latency(args, model, quant) if args.latency else []
+    written = compiled.write(args.output) if args.output else {}
+    if args.json:
+        out = {**summary, "written": {k: str(v) for k, v in written.items()}}
+        if runs:
+            out["latency"] = runs
+        print(json.dumps(out))
+        return 0
+    _print_summary(summary)
+    if runs:
+        _print_latency(runs)
+    if written:
+        names = ", ".join(path.name for path in written.values())
+        print(f"wrote {names} to {args.output}")
+    return 0
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    return int(text)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``compile`` subcommand to ``commands``."""
+    from isa.config import DEFAULT_PRESET
+
+    p = commands.add_parser("compile", help="compile an LLM into LMMA programs (and check it)")
+    p.add_argument("model", metavar="MODEL", help="model preset (e.g. llama2-7b) or config.json")
+    p.add_argument("--quant", metavar="Q", help="e.g. w2, w4-g128-fp16, w1.58 (default: model's)")
+    p.add_argument(
+        "--config", metavar="CFG", default=DEFAULT_PRESET,
+        help=f"core preset or TOML/YAML file the quantization applies to (default: {DEFAULT_PRESET})",
+    )  # fmt: skip
+    add_sets(p)
+    p.add_argument("--tokens", type=_positive, default=1, help="new tokens per sequence (M)")
+    p.add_argument("--context", type=_positive, help="tokens attended to (default: --tokens)")
+    p.add_argument("--buffer-kib", type=_positive, default=48, help="on-chip staging per core")
+    p.add_argument(
+        "-o", "--output", metavar="DIR", help="write program.lst, summary.json, layers.csv"
+    )
+    p.add_argument("--verify", action="store_true", help="run random weights and check logits")
+    p.add_argument("--tiny", action="store_true", help="--verify a shrunk model (seconds)")
+    p.add_argument("--seed", type=int, help="--verify: random seed (default: 0)")
+    p.add_argument("--latency", metavar="PRESET", action="append", default=[],
+                   help="time a forward pass on a GPU preset (repeatable)")  # fmt: skip
+    p.add_argument("--batch", type=_positive, default=1, help="--latency: sequences (default 1)")
+    p.add_argument("--precompute", choices=("fused", "separate"), default="fused",
+                   help="--latency: table precompute fused where possible, or all separate")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_compile)

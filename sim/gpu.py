@@ -132,9 +132,12 @@ __all__ = [
     "GpuRun",
     "KernelRun",
     "Tiling",
+    "OTHER_UNITS",
     "choose_tiling",
+    "roofline_cycles",
     "simulate",
     "simulate_machine",
+    "simulate_precompute",
 ]
 
 MODES = ("fast", "detailed")
@@ -569,3 +572,50 @@ def simulate(
     return simulate_machine(
         mach, m, n, k, mode=mode, precompute=precompute, tiling=tiling, max_slots=max_slots
     )
+
+
+def simulate_precompute(
+    preset: str,
+    m: int,
+    k: int,
+    *,
+    how: str = "separate",
+    wbits: int | float = 2,
+    act: str | None = None,
+    table_format: str | None = None,
+    freq_mhz: float | None = None,
+) -> KernelRun | None:
+    """The table precompute of ``m`` activation rows of length ``k`` on a LUT preset, as the
+    kernel :func:`simulate` puts before a GEMM: ``how`` = ``"fused"`` (extra work inside the
+    previous element-wise kernel) or ``"separate"`` (its own kernel); None on MAC presets or
+    with ``how="none"``. For tables shared by several GEMMs (Q, K and V read one table)."""
+    if how not in PRECOMPUTE:
+        raise ValueError(f"precompute must be one of {', '.join(PRECOMPUTE)}, not {how!r}")
+    mach = machine(preset, wbits, act, 1, table_format=table_format, freq_mhz=freq_mhz)
+    _, _, k = check_shape(m, 1, k)
+    return _precompute(mach, int(m), k, how)
+
+
+OTHER_UNITS = ("vector", "tensor")
+
+
+def roofline_cycles(
+    preset: str, flops: float, dram_bytes: float, *, unit: str = "vector",
+    freq_mhz: float | None = None,
+) -> int:  # fmt: skip
+    """Cycles of non-LUT work on ``preset``'s GPU by its roofline: the larger of ``flops`` at
+    the peak of ``unit`` (``"vector"``: one operation per FP32 lane per clock; ``"tensor"``:
+    the GPU's own FP16 tensor cores, 2 operations per MAC) and ``dram_bytes`` at the DRAM
+    bandwidth. For attention products, softmax, norms and the LM head, which the model does not
+    simulate instruction by instruction; no launch overhead, no overlap between kernels."""
+    if unit not in OTHER_UNITS:
+        raise ValueError(f"unit must be one of {', '.join(OTHER_UNITS)}, not {unit!r}")
+    for name, value in (("flops", flops), ("dram_bytes", dram_bytes)):
+        if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a non-negative number, not {value!r}")
+    gpu = machine(preset, freq_mhz=freq_mhz).gpu
+    if unit == "vector":
+        rate = gpu.sms * gpu.vector_lanes_per_sm
+    else:
+        rate = 2 * gpu.sms * gpu.mac_per_sm_per_cycle["fp16"]
+    return math.ceil(max(flops / rate, dram_bytes / gpu.dram_bytes_per_cycle))

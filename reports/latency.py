@@ -1,0 +1,222 @@
+"""Whole-model latency: a compiled model's operators timed on a GPU preset.
+
+:func:`model_latency` compiles the model (:func:`compiler.compile_model`) and times each
+operator of one forward pass on a preset of :mod:`sim.presets`:
+
+========================== =====================================================================
+operator                   timed by
+========================== =====================================================================
+LUT GEMM (LUT presets)     :func:`sim.gpu.simulate` of its ``M x N x K`` on the preset, with the
+                           quantization's weight bits, activation format and table format,
+                           precompute excluded (timed below)
+mpGEMM (MAC presets)       :func:`sim.gpu.simulate` of the same shape on the MAC tensor cores
+                           (weights dequantized on the vector lanes); no precompute
+table precompute           :func:`sim.gpu.simulate_precompute` once per table (Q, K and V
+                           share one); ``fused``: only where the compiler fused it into the
+                           preceding element-wise operator, a separate kernel elsewhere;
+                           ``separate``: every precompute a kernel of its own
+attention products, LM     :func:`sim.gpu.roofline_cycles` on the GPU's FP16 tensor cores with
+head                       the compiler's FLOPs and DRAM bytes (:mod:`compiler.passes`)
+norms, rotary, softmax,    :func:`sim.gpu.roofline_cycles` on the vector lanes
+activations, residuals,
+embedding
+========================== =====================================================================
+
+Operators run one after another (no overlap between kernels, no launch overhead), so the
+latency is the sum. Identical GEMM shapes are simulated once.
+
+A **phase** is ``batch`` independent sequences, each adding ``tokens`` new tokens to a context
+of ``context`` tokens: prefill is ``batch 1, tokens = context = 2048`` and decode is ``tokens
+1``. Linear layers see ``M = batch x tokens`` rows. Attention is per sequence: it is compiled
+for one sequence (``tokens`` attending to ``context``) and its costs are counted ``batch``
+times, KV cache included. The MAC baselines execute the same linear layers (same shapes and
+weight bits) through dequantization, and the same non-LUT work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from compiler import compile_model, load_model
+from compiler.ir import LutGemm, Op, Precompute
+from compiler.model import ModelConfig
+from compiler.quant import QuantSpec, default_quant, parse_quant
+from sim import gpu
+from sim.presets import PRESETS, machine
+
+__all__ = ["CATEGORIES", "ModelLatency", "Phase", "decode", "model_latency", "prefill"]
+
+CATEGORIES = ("gemm", "precompute", "attention", "lm_head", "other")
+ATTENTION = ("attn_scores", "softmax", "attn_values")
+TENSOR_OPS = ("attn_scores", "attn_values", "lm_head")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """``batch`` sequences, each adding ``tokens`` new tokens to a ``context``-token context."""
+
+    name: str
+    batch: int
+    tokens: int
+    context: int
+
+    def __post_init__(self):
+        for key in ("batch", "tokens", "context"):
+            value = getattr(self, key)
+            if type(value) is not int or value < 1:
+                raise ValueError(f"{key} must be a positive integer, not {value!r}")
+        if self.context < self.tokens:
+            raise ValueError(
+                f"context {self.context} must be at least the {self.tokens} new tokens"
+            )
+
+    @property
+    def rows(self) -> int:
+        """Rows of every linear layer (the GEMM M)."""
+        return self.batch * self.tokens
+
+    def text(self) -> str:
+        return f"{self.name} (batch {self.batch}, {self.tokens} new tokens, context {self.context})"
+
+
+def prefill(tokens: int = 2048, batch: int = 1) -> Phase:
+    return Phase("prefill", batch, tokens, tokens)
+
+
+def decode(batch: int = 1, context: int = 2048) -> Phase:
+    return Phase("decode", batch, 1, context)
+
+
+@dataclass(frozen=True)
+class ModelLatency:
+    model: str
+    quant: str
+    preset: str
+    label: str
+    phase: Phase
+    precompute: str
+    freq_mhz: float
+    us: dict[str, float]  # category -> microseconds (CATEGORIES)
+    gemms: tuple[dict[str, Any], ...]  # distinct GEMM shapes: m, n, k, count, us each, bound
+    precomputes: dict[str, int]  # "fused" / "separate" -> tables
+    macs: int  # weight x activation MACs of the linear layers
+
+    @property
+    def total_us(self) -> float:
+        return sum(self.us.values())
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.phase.rows / (self.total_us * 1e-6)
+
+    @property
+    def precompute_share(self) -> float:
+        """Precompute time over the linear layers' time (GEMMs + precompute)."""
+        linear = self.us["gemm"] + self.us["precompute"]
+        return self.us["precompute"] / linear if linear else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "quant": self.quant, "preset": self.preset,
+            "label": self.label, "phase": dataclasses.asdict(self.phase),
+            "precompute": self.precompute, "freq_mhz": self.freq_mhz, "us": dict(self.us),
+            "total_us": self.total_us, "tokens_per_s": self.tokens_per_s,
+            "precompute_share": self.precompute_share, "gemms": list(self.gemms),
+            "precomputes": dict(self.precomputes), "macs": self.macs,
+        }  # fmt: skip
+
+
+def _quant(model: ModelConfig, quant: QuantSpec | str | None) -> QuantSpec:
+    if quant is None:
+        return default_quant(model)
+    return quant if isinstance(quant, QuantSpec) else parse_quant(quant)
+
+
+def _wbits(quant: QuantSpec) -> int | float:
+    return 1.58 if quant.ternary else quant.weight_bits
+
+
+def model_latency(
+    model: ModelConfig | str,
+    preset: str,
+    phase: Phase,
+    quant: QuantSpec | str | None = None,
+    *,
+    precompute: str = "fused",
+    mode: str = "fast",
+    freq_mhz: float | None = None,
+) -> ModelLatency:
+    """Time one forward pass of ``model`` (a :class:`ModelConfig`, preset name or
+    ``config.json``) quantized by ``quant`` (default: the model's) in ``phase`` on ``preset``
+    (see the module docstring). ``precompute``: ``"fused"`` or ``"separate"``."""
+    if not isinstance(model, ModelConfig):
+        model = load_model(model)
+    quant = _quant(model, quant)
+    if precompute not in ("fused", "separate"):
+        raise ValueError(f"precompute must be fused or separate, not {precompute!r}")
+    mach = machine(preset, _wbits(quant))  # validates the preset first
+    lut = mach.is_lut
+    sim_args: dict[str, Any] = {"wbits": _wbits(quant), "freq_mhz": freq_mhz, "mode": mode}
+    if lut:
+        sim_args["act"] = quant.act_format
+        if quant.table_quant:
+            sim_args["table_format"] = "int8"
+    hz = (freq_mhz or mach.gpu.freq_mhz) * 1e6
+    us = dict.fromkeys(CATEGORIES, 0.0)
+
+    linear = compile_model(model, quant, tokens=phase.rows, context=phase.rows)
+    shapes = Counter((g.rows, g.n, g.k) for g in linear.ir.of_type(LutGemm))
+    gemms = []
+    for (m, n, k), count in sorted(shapes.items()):
+        run = gpu.simulate(preset, m, n, k, precompute="none", **sim_args)
+        gemms.append({"m": m, "n": n, "k": k, "count": count, "us": run.latency_us,
+                      "bound": run.gemm.bound, "roof_fraction": run.roof_fraction})  # fmt: skip
+        us["gemm"] += count * run.latency_us
+    tables: Counter = Counter()
+    if lut:
+        for node in linear.ir.of_type(Precompute):
+            how = "fused" if precompute == "fused" and node.fused_into else "separate"
+            tables[how] += 1
+            kernel = gpu.simulate_precompute(
+                preset, node.rows, node.k, how=how, wbits=_wbits(quant), act=quant.act_format,
+                table_format="int8" if quant.table_quant else None, freq_mhz=freq_mhz,
+            )  # fmt: skip
+            us["precompute"] += kernel.cycles / hz * 1e6
+    for node in linear.ir.of_type(Op):
+        if node.kind in ATTENTION:
+            continue
+        cost = linear.ir.costs[node.name]
+        unit = "tensor" if node.kind in TENSOR_OPS else "vector"
+        cycles = gpu.roofline_cycles(
+            preset, cost.flops, sum(cost.dram_bytes.values()), unit=unit, freq_mhz=freq_mhz
+        )
+        us["lm_head" if node.kind == "lm_head" else "other"] += cycles / hz * 1e6
+    attention = compile_model(model, quant, tokens=phase.tokens, context=phase.context)
+    for node in attention.ir.of_type(Op):
+        if node.kind not in ATTENTION:
+            continue
+        cost = attention.ir.costs[node.name]
+        unit = "tensor" if node.kind in TENSOR_OPS else "vector"
+        flops = cost.flops * phase.batch
+        nbytes = sum(cost.dram_bytes.values()) * phase.batch
+        us["attention"] += gpu.roofline_cycles(preset, flops, nbytes, unit=unit,
+                                               freq_mhz=freq_mhz) / hz * 1e6  # fmt: skip
+    return ModelLatency(
+        model=model.name, quant=str(quant), preset=preset, label=mach.tc.label,
+        phase=phase, precompute=precompute if lut else "none", freq_mhz=hz / 1e6, us=us,
+        gemms=tuple(gemms), precomputes=dict(tables),
+        macs=sum(m * n * k * c for (m, n, k), c in shapes.items()),
+    )  # fmt: skip
+
+
+def lut_presets(gpu_name: str) -> list[str]:
+    """The LUT and MAC presets of one GPU (``A100`` -> A100-LUT-1X, ..., A100-INT8)."""
+    return [name for name, (g, _) in PRESETS.items() if g == gpu_name]
+
+
+def speedup(base: ModelLatency, other: ModelLatency) -> float:
+    return base.total_us / other.total_us if other.total_us else math.inf

@@ -1,0 +1,520 @@
+"""Design-space sweeps: every point of a spec evaluated in parallel, cached point by point.
+
+>>> spec = load_spec("examples/sweep.yaml")      # the spec and its keys: reports.sweep_spec
+>>> result = run_sweep(spec, "out")              # a local process pool
+>>> result = run_sweep(spec, "out", scheduler="tcp://10.0.0.5:8786")    # a Dask cluster
+>>> result.summary()
+'24 points: 0 computed, 24 cached, 0 failed'
+
+The spec (grid, points, parameters, metrics, plots) and the key of each point are described in
+:mod:`reports.sweep_spec`; the metrics (``core``, ``sim``, ``synth``, and how to add one) in
+:mod:`reports.evaluators`; Pareto fronts in :mod:`reports.pareto`.
+
+Results (the directory ``out``)
+-------------------------------
+======================= =======================================================================
+``points/<key>.json``   one finished point: key, parameters, seed, metrics, worker, wall time,
+                        and the identity its key hashes (``sha256(canonical_json(identity))``)
+``failed/<key>.json``   the last failure of a point, with its one-line reason; run again on the
+                        next run of the sweep
+``results.csv``         tidy: one row per point of the spec, in spec order: ``key``, ``status``
+                        (ok, failed or pending), the parameters, ``seed``, one
+                        ``<metric>.<name>`` column per metric value, ``wall_s``, ``error``
+``metadata.json``       the spec, seed, commit and tool versions (:func:`reports.provenance.
+                        provenance`), each evaluator's identity, liberty files, the backend,
+                        counts, times, failures, and each plot with the keys of its front
+``pareto-<x>-<y>.png``  each plot of the spec, its Pareto front marked
+======================= =======================================================================
+
+**Resuming and crashes.** Running the same spec into the same directory again runs only the
+points without a file in ``points/``. A point's file is named by its key and written whole
+(:func:`isa._io.atomic_write_text`) by the sweep process, never by a worker, while it holds the
+directory's lock (``out/.lock``, released by the kernel when the process dies), so a sweep
+killed at any moment loses no finished point and leaves no half-written one, and no point can
+be stored twice. ``results.csv`` and ``metadata.json`` are rebuilt from the points every
+``flush_s`` seconds and at the end.
+
+**Failures.** An evaluator that raises fails its point with a one-line reason (``failed/``,
+``status`` failed in the CSV); the other points go on, and :attr:`SweepResult.failed` counts
+them (``lutsim sweep`` then exits 1).
+
+**Execution.** A local :class:`~concurrent.futures.ProcessPoolExecutor` of ``workers``
+processes (default ``os.cpu_count()``); when a worker process dies, the pool is restarted and
+its unfinished points resubmitted, up to :data:`POOL_RESTARTS` times. With ``scheduler``, a
+``distributed.Client`` on a running Dask cluster whose workers can import this package (and any
+plugin evaluator's module): the scheduler runs the task of a worker that dies again on another
+(up to ``distributed.scheduler.allowed-failures`` times, 3 by default; then the point fails
+with ``KilledWorker``). Results travel back to the sweep process, which alone writes files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import datetime
+import fcntl
+import io
+import json
+import math
+import os
+import platform
+import re
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from isa._io import atomic_write_text
+
+from .evaluators import Point, file_sha256
+from .provenance import provenance
+from .sweep_spec import Spec, evaluator_identity, load_spec, parse_spec, row
+
+__all__ = ["POOL_RESTARTS", "SweepResult", "evaluate", "load_spec", "parse_spec", "run_sweep"]
+
+POOL_RESTARTS = 3
+
+
+def _one_line(text: Any) -> str:
+    return " ".join(str(text).split())
+
+
+# ---- evaluation (runs in the workers) -----------------------------------------------------
+@dataclass(frozen=True)
+class _Task:
+    point: Point
+    runs: tuple[tuple[str, Callable[[Point], dict[str, Any]]], ...]
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready copy: numpy scalars as Python numbers, mappings as dicts, else strings."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    item = getattr(value, "item", None)
+    if callable(item):
+        with contextlib.suppress(TypeError, ValueError):
+            return _plain(item())
+    return str(value)
+
+
+def evaluate(task: _Task) -> dict[str, Any]:
+    """Run one point's evaluators (in a worker). Never raises for the point's own failure: it
+    returns ``status`` ``"failed"`` with a one-line ``error`` naming the evaluator."""
+    start = time.perf_counter()
+    record: dict[str, Any] = {"status": "ok", "metrics": {}, "error": None}
+    for name, run in task.runs:
+        try:
+            record["metrics"][name] = _plain(run(task.point))
+        except Exception as err:  # noqa: BLE001  (any failure of one point is that point's)
+            text = (
+                _one_line(err)
+                if isinstance(err, ValueError)
+                else f"{type(err).__name__}: {_one_line(err)}"
+            )
+            record.update(status="failed", error=f"{name}: {text}")
+            break
+    record["wall_s"] = time.perf_counter() - start
+    record["worker"] = f"{platform.node()}:{os.getpid()}"
+    return record
+
+
+# ---- the sweep ----------------------------------------------------------------------------
+@dataclass
+class SweepResult:
+    """What a sweep did; the files hold the results."""
+
+    out: Path
+    points: int
+    computed: int
+    cached: int
+    failed: int
+    pending: int
+    failures: list[dict[str, Any]]
+    plots: list[str]
+    wall_s: float
+
+    def summary(self) -> str:
+        text = (f"{self.points} points: {self.computed} computed, {self.cached} cached, "
+                f"{self.failed} failed")  # fmt: skip
+        return text + (f", {self.pending} not run" if self.pending else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "out": str(self.out)}
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold ``out/.lock`` (released by the kernel if the process dies)."""
+    handle = open(out / ".lock", "a")  # noqa: SIM115
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"another sweep is writing to {str(out)!r}") from None
+        yield
+    finally:
+        handle.close()
+
+
+class _Sweep:
+    """The sweep process's state (the record of every point by key) and the files it writes."""
+
+    def __init__(self, spec: Spec, out: Path, backend: dict[str, Any], flush_s: float):
+        self.spec, self.out, self.backend, self.flush_s = spec, out, backend, flush_s
+        self.points_dir, self.failed_dir = out / "points", out / "failed"
+        self.records: dict[str, dict[str, Any]] = {}
+        self.cached: set[str] = set()
+        self.status = "running"
+        self.plots: list[dict[str, Any]] = []
+        self.started, self.start = _now(), time.perf_counter()
+        self.last_flush = self.start
+        self.provenance = provenance()
+
+    def prepare(self) -> dict[str, _Task]:
+        """Remove stale temporary files, load the finished points, return the tasks to run."""
+        for directory in (self.points_dir, self.failed_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+            for stale in directory.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
+        runs = tuple((ev.name, ev.run) for ev in self.spec.metrics)
+        tasks = {}
+        for point in self.spec.points:
+            record = _read_json(self.points_dir / f"{point.key}.json")
+            if isinstance(record, dict) and record.get("key") == point.key:
+                self.records[point.key] = record
+                self.cached.add(point.key)
+                continue
+            tasks[point.key] = _Task(point, runs)
+            failed = _read_json(self.failed_dir / f"{point.key}.json")
+            if isinstance(failed, dict) and failed.get("key") == point.key:
+                self.records[point.key] = failed
+        return tasks
+
+    def finish(self, point: Point, result: dict[str, Any]) -> None:
+        """Write one point's result atomically: a finished point, or its failure."""
+        record = {
+            "key": point.key,
+            "status": result["status"],
+            "params": row(point),
+            "seed": point.seed,
+            "metrics": result["metrics"],
+            "error": result["error"],
+            "wall_s": result["wall_s"],
+            "worker": result["worker"],
+            "finished": _now(),
+            "identity": self.spec.identities[point.key],
+        }
+        text = json.dumps(record, indent=1) + "\n"
+        if record["status"] == "ok":
+            atomic_write_text(self.points_dir / f"{point.key}.json", text)
+            (self.failed_dir / f"{point.key}.json").unlink(missing_ok=True)
+        else:
+            atomic_write_text(self.failed_dir / f"{point.key}.json", text)
+        self.records[point.key] = record
+        if time.perf_counter() - self.last_flush >= self.flush_s:
+            self.write()
+
+    def counts(self) -> dict[str, int]:
+        status = [self.records.get(p.key, {}).get("status") for p in self.spec.points]
+        return {
+            "points": len(status),
+            "computed": status.count("ok") - len(self.cached),
+            "cached": len(self.cached),
+            "failed": status.count("failed"),
+            "pending": status.count(None),
+            "duplicates_in_spec": self.spec.duplicates,
+        }
+
+    def failures(self) -> list[dict[str, Any]]:
+        return [
+            {"key": p.key, "point": self.spec.label(p), "error": record["error"]}
+            for p in self.spec.points
+            if (record := self.records.get(p.key)) and record["status"] == "failed"
+        ]  # fmt: skip
+
+    def table(self) -> tuple[list[str], list[dict[str, Any]]]:
+        """The tidy table: columns, and one row per point of the spec."""
+        metric_columns: dict[str, None] = {}
+        for ev in self.spec.metrics:
+            metric_columns.update(dict.fromkeys(f"{ev.name}.{m}" for m in ev.metrics))
+            for record in self.records.values():
+                found = record["metrics"].get(ev.name, {})
+                metric_columns.update(dict.fromkeys(f"{ev.name}.{m}" for m in found))
+        rows = []
+        for point in self.spec.points:
+            cells = {"key": point.key, "status": "pending", **row(point), "seed": point.seed}
+            if (record := self.records.get(point.key)) is not None:
+                for name, values in record["metrics"].items():
+                    cells.update({f"{name}.{m}": v for m, v in values.items()})
+                cells.update(
+                    status=record["status"], wall_s=record["wall_s"], error=record["error"]
+                )
+            rows.append(cells)
+        columns = ["key", "status", *self.spec.columns, "seed", *metric_columns, "wall_s", "error"]
+        return columns, rows
+
+    def write(self, final: bool = False) -> None:
+        """Rewrite results.csv and metadata.json (and at the end the plots) atomically."""
+        columns, rows = self.table()
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({c: _cell(cells.get(c)) for c in columns} for cells in rows)
+        atomic_write_text(self.out / "results.csv", buffer.getvalue())
+        if final:
+            self.plots = self.draw(rows)
+        metadata = json.dumps(self.metadata(columns), indent=1) + "\n"
+        atomic_write_text(self.out / "metadata.json", metadata)
+        self.last_flush = time.perf_counter()
+
+    def draw(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from .pareto import plot_front
+
+        units = {f"{ev.name}.{m}": metric.unit
+                 for ev in self.spec.metrics for m, metric in ev.metrics.items()}  # fmt: skip
+        drawn = []
+        for plot in self.spec.plots:
+            entry: dict[str, Any] = {"file": plot.file, "x": plot.x, "y": plot.y,
+                                     "goals": list(plot.goals)}  # fmt: skip
+            usable = [r for r in rows if r["status"] == "ok"
+                      and _numeric(r.get(plot.x)) and _numeric(r.get(plot.y))]  # fmt: skip
+            if usable:
+                front = plot_front(usable, plot.x, plot.y, plot.goals, self.out / plot.file,
+                                   color=plot.color, log=plot.log, units=units,
+                                   title=f"{self.spec.name}: {plot.y} vs {plot.x}")  # fmt: skip
+                entry["front"] = [usable[i]["key"] for i in front]
+            else:
+                entry.update(file=None, skipped=f"no finished point has {plot.x} and {plot.y}")
+            drawn.append(entry)
+        return drawn
+
+    def metadata(self, columns: list[str]) -> dict[str, Any]:
+        spec = self.spec
+        liberties = sorted({p.params["liberty"] for p in spec.points if p.params.get("liberty")})
+        uses_liberty = any("liberty" in ev.params for ev in spec.metrics)
+        return {
+            "name": spec.name,
+            "spec_file": spec.source,
+            "spec": _plain(spec.data),
+            "seed": spec.seed,
+            "point_seeds": "column seed: the first 32 bits of sha256('<seed>\\0<parameters>')",
+            "evaluators": {ev.name: evaluator_identity(ev) for ev in spec.metrics},
+            "provenance": self.provenance,
+            "liberty": [
+                {"path": lib, "sha256": file_sha256(Path(lib).expanduser().resolve())}
+                for lib in liberties
+            ]
+            + (
+                [{"path": "default of reports.synth"}]
+                if uses_liberty and len(liberties) < len(spec.points)
+                else []
+            )
+            if uses_liberty
+            else None,  # fmt: skip
+            "backend": self.backend,
+            "status": self.status,
+            "counts": self.counts(),
+            "started": self.started,
+            "updated": _now(),
+            "wall_s": time.perf_counter() - self.start,
+            "columns": columns,
+            "failures": self.failures(),
+            "plots": self.plots,
+        }
+
+    def result(self) -> SweepResult:
+        counts = self.counts()
+        return SweepResult(
+            self.out, counts["points"], counts["computed"], counts["cached"], counts["failed"],
+            counts["pending"], self.failures(), [p["file"] for p in self.plots if p["file"]],
+            time.perf_counter() - self.start,
+        )  # fmt: skip
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return value
+
+
+def _failure(reason: str) -> dict[str, Any]:
+    """The result of a point whose worker never returned one."""
+    return {"status": "failed", "metrics": {}, "error": reason, "wall_s": None, "worker": None}
+
+
+# ---- backends -------------------------------------------------------------------------------
+def _quiet_worker() -> None:
+    """Pool workers leave Ctrl-C to the sweep process, which then stops them."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_local(tasks: dict[str, _Task], workers: int, done: Callable[[str, dict], None]) -> None:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    remaining = dict(tasks)
+    for _ in range(POOL_RESTARTS + 1):
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_quiet_worker)
+        broken = False
+        try:
+            futures = {pool.submit(evaluate, task): key for key, task in remaining.items()}
+            for future in as_completed(futures):
+                key = futures[future]
+                if isinstance(future.exception(), BrokenProcessPool):
+                    broken = True
+                    continue
+                done(key, future.result())
+                del remaining[key]
+        finally:
+            pool.shutdown(wait=not broken, cancel_futures=True)
+        if not remaining:
+            return
+    for key in list(remaining):
+        done(key, _failure(f"a worker process died {POOL_RESTARTS + 1} times while it ran"))
+
+
+def _reachable(address: str, timeout: float) -> None:
+    """Fail in one line, early, when nothing listens at a tcp:// or tls:// address."""
+    match = re.fullmatch(r"(tcp|tls)://(\[[^\]]+\]|[^:/]+):(\d+)/?", address)
+    if match is None:
+        raise ValueError(f"a Dask scheduler address looks like tcp://HOST:PORT, not {address!r}")
+    host, port = match.group(2).strip("[]"), int(match.group(3))
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        reason = "timed out" if isinstance(err, TimeoutError) else err.strerror or _one_line(err)
+        raise ValueError(f"cannot reach the Dask scheduler at {address}: {reason}") from None
+
+
+def _run_dask(client, tasks: dict[str, _Task], done: Callable[[str, dict], None]) -> None:
+    from distributed import as_completed
+
+    run_id = uuid.uuid4().hex[:8]
+    futures = {
+        client.submit(evaluate, task, key=f"lutsim-point-{key[:16]}-{run_id}", pure=False): key
+        for key, task in tasks.items()
+    }
+    for future in as_completed(list(futures)):
+        key = futures.pop(future)
+        if future.status == "finished":
+            done(key, future.result())
+        elif future.status == "error":
+            err = future.exception()
+            done(key, _failure(f"dask: {type(err).__name__}: {_one_line(err)}"))
+        else:
+            raise RuntimeError(
+                f"the Dask scheduler dropped the sweep's tasks ({future.status}); the finished "
+                "points are saved: run the sweep again to resume"
+            )
+        future.release()
+
+
+def _dask_client(address: str, timeout: float):
+    """A ``distributed.Client`` on the scheduler at ``address`` (checked to listen first), to be
+    used as a context manager."""
+    _reachable(address, timeout)
+    from distributed import Client
+
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as err:
+        raise ValueError(
+            f"cannot connect to the Dask scheduler at {address}: {_one_line(err)}"
+        ) from None
+
+
+def run_sweep(
+    spec: Spec,
+    out: str | os.PathLike[str],
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: bool | None = None,
+    flush_s: float = 10.0,
+    connect_timeout: float = 10.0,
+) -> SweepResult:
+    """Run every point of ``spec`` not yet finished in ``out`` and write the results there (see
+    the module docstring). ``scheduler``: a Dask scheduler address (tcp://HOST:PORT) instead of
+    a local pool of ``workers`` processes (default ``os.cpu_count()``). ``progress``: a progress
+    bar on stderr (default: when stderr is a terminal). Points that fail are counted in the
+    result, not raised."""
+    out = Path(out)
+    if workers is not None and (type(workers) is not int or workers < 1):
+        raise ValueError(f"workers must be a positive integer, not {workers!r}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"cannot create {str(out)!r}: {err.strerror or err}") from None
+    with _locked(out), contextlib.ExitStack() as stack:
+        if scheduler:
+            client = stack.enter_context(_dask_client(scheduler, connect_timeout))
+            backend = {"kind": "dask", "scheduler": scheduler,
+                       "workers": len(client.scheduler_info().get("workers", {}))}  # fmt: skip
+        else:
+            workers = workers or os.cpu_count() or 1
+            backend = {"kind": "local", "workers": workers}
+        sweep = _Sweep(spec, out, backend, flush_s)
+        tasks = sweep.prepare()
+        sweep.write()
+        points = {point.key: point for point in spec.points}
+        bar = stack.enter_context(_progress(spec, len(sweep.cached), progress))
+
+        def done(key: str, result: dict[str, Any]) -> None:
+            sweep.finish(points[key], result)
+            bar.update(1)
+            if result["status"] != "ok":
+                bar.set_postfix(failed=sweep.counts()["failed"])
+
+        try:
+            if tasks and scheduler:
+                _run_dask(client, tasks, done)
+            elif tasks:
+                _run_local(tasks, min(workers, len(tasks)), done)
+            sweep.status = "failed" if sweep.counts()["failed"] else "complete"
+        except BaseException:
+            sweep.status = "interrupted"
+            raise
+        finally:
+            bar.close()
+            sweep.write(final=sweep.status != "interrupted")
+        return sweep.result()
+
+
+def _progress(spec: Spec, cached: int, show: bool | None):
+    from tqdm import tqdm
+
+    enabled = sys.stderr.isatty() if show is None else show
+    return tqdm(total=len(spec.points), initial=cached, desc=spec.name, unit="point",
+                file=sys.stderr, disable=not enabled, dynamic_ncols=True)  # fmt: skip
