@@ -12,6 +12,7 @@ import simpy
 from isa.config import CoreConfig
 from isa.encoding import Instr
 from isa.timing import schedule
+from sim import gpu
 from sim.gpu import DETAILED_SLOTS, Tiling, simulate, simulate_machine
 from sim.gpu_detailed import _TensorCore
 from sim.gpu_plan import Plan
@@ -310,3 +311,27 @@ def test_presets_resolve():
 def test_bad_input_is_one_line(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# ---- precompute and roofline helpers for whole models ------------------------------------------
+def test_simulate_precompute_is_the_kernel_simulate_puts_first():
+    run = simulate("A100-LUT-4X", 512, 4096, 4096, precompute="separate")
+    alone = gpu.simulate_precompute("A100-LUT-4X", 512, 4096, how="separate")
+    assert alone == run.kernels[0]
+    fused = gpu.simulate_precompute("A100-LUT-4X", 512, 4096, how="fused")
+    assert fused.cycles < alone.cycles
+    assert gpu.simulate_precompute("A100-FP16", 512, 4096) is None
+    assert gpu.simulate_precompute("A100-LUT-4X", 512, 4096, how="none") is None
+
+
+def test_roofline_cycles():
+    a100 = machine("A100-FP16").gpu
+    flops_per_cycle = 2 * a100.sms * a100.mac_per_sm_per_cycle["fp16"]
+    assert gpu.roofline_cycles("A100-FP16", 10 * flops_per_cycle, 0, unit="tensor") == 10
+    lanes = a100.sms * a100.vector_lanes_per_sm
+    assert gpu.roofline_cycles("A100-LUT-1X", 7 * lanes, 0) == 7
+    assert gpu.roofline_cycles("A100-FP16", 1, 100 * a100.dram_bytes_per_cycle) == 100
+    with pytest.raises(ValueError, match="^unit must be one of vector, tensor, not 'simd'$"):
+        gpu.roofline_cycles("A100-FP16", 1, 1, unit="simd")
+    with pytest.raises(ValueError, match="^flops must be a non-negative number, not -1$"):
+        gpu.roofline_cycles("A100-FP16", -1, 1)
