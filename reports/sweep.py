@@ -4,7 +4,7 @@
 >>> result = run_sweep(spec, "out")              # a local process pool
 >>> result = run_sweep(spec, "out", scheduler="tcp://10.0.0.5:8786")    # a Dask cluster
 >>> result.summary()
-'24 points: 0 computed, 24 cached, 0 failed'
+'33 points: 0 computed, 33 cached, 0 failed'
 
 The spec (grid, points, parameters, metrics, plots) and the key of each point are described in
 :mod:`reports.sweep_spec`; the metrics (``core``, ``sim``, ``synth``, and how to add one) in
@@ -13,16 +13,19 @@ The spec (grid, points, parameters, metrics, plots) and the key of each point ar
 Results (the directory ``out``)
 -------------------------------
 ======================= =======================================================================
-``points/<key>.json``   one finished point: key, parameters, seed, metrics, worker, wall time,
-                        and the identity its key hashes (``sha256(canonical_json(identity))``)
+``points/<key>.json``   one finished point: key, parameters, seed, metrics, each evaluation's
+                        wall time and worker (``runs``), and the identity its key hashes
+                        (``sha256(canonical_json(identity))``)
 ``failed/<key>.json``   the last failure of a point, with its one-line reason; run again on the
                         next run of the sweep
 ``results.csv``         tidy: one row per point of the spec, in spec order: ``key``, ``status``
                         (ok, failed or pending), the parameters, ``seed``, one
-                        ``<metric>.<name>`` column per metric value, ``wall_s``, ``error``
+                        ``<metric>.<name>`` column per metric value, ``wall_s`` (of the
+                        evaluations it used, shared ones in full), ``error``
 ``metadata.json``       the spec, seed, commit and tool versions (:func:`reports.provenance.
                         provenance`), each evaluator's identity, liberty files, the backend,
-                        counts, times, failures, and each plot with the keys of its front
+                        status, counts (of this run), times, failures, and each plot with the
+                        keys of its front
 ``pareto-<x>-<y>.png``  each plot of the spec, its Pareto front marked
 ======================= =======================================================================
 
@@ -32,25 +35,32 @@ points without a file in ``points/``. A point's file is named by its key and wri
 directory's lock (``out/.lock``, released by the kernel when the process dies), so a sweep
 killed at any moment loses no finished point and leaves no half-written one, and no point can
 be stored twice. ``results.csv`` and ``metadata.json`` are rebuilt from the points every
-``flush_s`` seconds and at the end.
+``flush_s`` seconds and at the end. Points of other specs in ``points/`` stay, as a cache.
+Ctrl-C stops the workers and writes the tables with status ``interrupted``.
 
 **Failures.** An evaluator that raises fails its point with a one-line reason (``failed/``,
 ``status`` failed in the CSV); the other points go on, and :attr:`SweepResult.failed` counts
 them (``lutsim sweep`` then exits 1).
 
 **Execution.** A local :class:`~concurrent.futures.ProcessPoolExecutor` of ``workers``
-processes (default ``os.cpu_count()``); when a worker process dies, the pool is restarted and
-its unfinished points resubmitted, up to :data:`POOL_RESTARTS` times. With ``scheduler``, a
+processes (default ``os.cpu_count()``), which on Linux die with the sweep process; when a
+worker dies, the pool is restarted and its unfinished points resubmitted, up to
+:data:`POOL_RESTARTS` times. With ``scheduler``, a
 ``distributed.Client`` on a running Dask cluster whose workers can import this package (and any
 plugin evaluator's module): the scheduler runs the task of a worker that dies again on another
 (up to ``distributed.scheduler.allowed-failures`` times, 3 by default; then the point fails
 with ``KilledWorker``). Results travel back to the sweep process, which alone writes files.
+
+The unit of work is an evaluation: one evaluator on the part of a point it reads
+(:meth:`reports.sweep_spec.Spec.scoped`), run once for all the points that share it. A point
+is written when all its evaluations are in.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import ctypes
 import dataclasses
 import datetime
 import fcntl
@@ -60,6 +70,7 @@ import math
 import os
 import platform
 import re
+import signal
 import socket
 import sys
 import time
@@ -71,11 +82,19 @@ from typing import Any
 
 from isa._io import atomic_write_text
 
-from .evaluators import Point, file_sha256
+from .evaluators import Point
 from .provenance import provenance
 from .sweep_spec import Spec, evaluator_identity, load_spec, parse_spec, row
 
-__all__ = ["POOL_RESTARTS", "SweepResult", "evaluate", "load_spec", "parse_spec", "run_sweep"]
+__all__ = [
+    "POOL_RESTARTS",
+    "SweepResult",
+    "Task",
+    "evaluate",
+    "load_spec",
+    "parse_spec",
+    "run_sweep",
+]
 
 POOL_RESTARTS = 3
 
@@ -86,9 +105,13 @@ def _one_line(text: Any) -> str:
 
 # ---- evaluation (runs in the workers) -----------------------------------------------------
 @dataclass(frozen=True)
-class _Task:
+class Task:
+    """One evaluation, what a worker gets: an evaluator's ``run`` and the point it runs on
+    (scoped to the evaluator's parameters; its key is the first point that needs it)."""
+
+    metric: str
+    run: Callable[[Point], dict[str, Any]]
     point: Point
-    runs: tuple[tuple[str, Callable[[Point], dict[str, Any]]], ...]
 
 
 def _plain(value: Any) -> Any:
@@ -106,25 +129,26 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def evaluate(task: _Task) -> dict[str, Any]:
-    """Run one point's evaluators (in a worker). Never raises for the point's own failure: it
-    returns ``status`` ``"failed"`` with a one-line ``error`` naming the evaluator."""
+def evaluate(task: Task) -> dict[str, Any]:
+    """Run one evaluation (in a worker). Never raises for the point's own failure: it returns
+    ``status`` ``"failed"`` with a one-line ``error`` that names the metric."""
     start = time.perf_counter()
-    record: dict[str, Any] = {"status": "ok", "metrics": {}, "error": None}
-    for name, run in task.runs:
-        try:
-            record["metrics"][name] = _plain(run(task.point))
-        except Exception as err:  # noqa: BLE001  (any failure of one point is that point's)
-            text = (
-                _one_line(err)
-                if isinstance(err, ValueError)
-                else f"{type(err).__name__}: {_one_line(err)}"
-            )
-            record.update(status="failed", error=f"{name}: {text}")
-            break
-    record["wall_s"] = time.perf_counter() - start
-    record["worker"] = f"{platform.node()}:{os.getpid()}"
-    return record
+    try:
+        metrics, error = _plain(task.run(task.point)), None
+    except Exception as err:  # any failure of one point is that point's alone
+        text = (
+            _one_line(err)
+            if isinstance(err, ValueError)
+            else f"{type(err).__name__}: {_one_line(err)}"
+        )
+        metrics, error = {}, f"{task.metric}: {text}"
+    return {
+        "status": "ok" if error is None else "failed",
+        "metrics": metrics,
+        "error": error,
+        "wall_s": time.perf_counter() - start,
+        "worker": f"{platform.node()}:{os.getpid()}",
+    }
 
 
 # ---- the sweep ----------------------------------------------------------------------------
@@ -165,7 +189,7 @@ def _read_json(path: Path) -> Any:
 @contextlib.contextmanager
 def _locked(out: Path) -> Iterator[None]:
     """Hold ``out/.lock`` (released by the kernel if the process dies)."""
-    handle = open(out / ".lock", "a")  # noqa: SIM115
+    handle = open(out / ".lock", "a")
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -182,57 +206,82 @@ class _Sweep:
     def __init__(self, spec: Spec, out: Path, backend: dict[str, Any], flush_s: float):
         self.spec, self.out, self.backend, self.flush_s = spec, out, backend, flush_s
         self.points_dir, self.failed_dir = out / "points", out / "failed"
-        self.records: dict[str, dict[str, Any]] = {}
-        self.cached: set[str] = set()
+        self.records: dict[str, dict[str, Any]] = {}  # point key -> its file's record
+        self.cached: set[str] = set()  # points finished before this run
+        self.needs: dict[str, list[str]] = {}  # point key -> keys of its evaluations
+        self.waiting: dict[str, list[Point]] = {}  # evaluation key -> points that need it
+        self.results: dict[str, dict[str, Any]] = {}  # evaluation key -> its result
         self.status = "running"
         self.plots: list[dict[str, Any]] = []
         self.started, self.start = _now(), time.perf_counter()
         self.last_flush = self.start
         self.provenance = provenance()
 
-    def prepare(self) -> dict[str, _Task]:
-        """Remove stale temporary files, load the finished points, return the tasks to run."""
+    def prepare(self) -> dict[str, Task]:
+        """Remove stale temporary files, load the finished points, and return the evaluations
+        the others need, by key."""
         for directory in (self.points_dir, self.failed_dir):
             directory.mkdir(parents=True, exist_ok=True)
             for stale in directory.glob(".*.tmp"):
                 stale.unlink(missing_ok=True)
-        runs = tuple((ev.name, ev.run) for ev in self.spec.metrics)
-        tasks = {}
+        tasks: dict[str, Task] = {}
         for point in self.spec.points:
             record = _read_json(self.points_dir / f"{point.key}.json")
             if isinstance(record, dict) and record.get("key") == point.key:
                 self.records[point.key] = record
                 self.cached.add(point.key)
                 continue
-            tasks[point.key] = _Task(point, runs)
             failed = _read_json(self.failed_dir / f"{point.key}.json")
             if isinstance(failed, dict) and failed.get("key") == point.key:
                 self.records[point.key] = failed
+            self.needs[point.key] = []
+            for ev in self.spec.metrics:
+                key, scoped = self.spec.scoped(point, ev)
+                tasks.setdefault(key, Task(ev.name, ev.run, scoped))
+                self.needs[point.key].append(key)
+                self.waiting.setdefault(key, []).append(point)
         return tasks
 
-    def finish(self, point: Point, result: dict[str, Any]) -> None:
-        """Write one point's result atomically: a finished point, or its failure."""
+    def finish(self, key: str, result: dict[str, Any]) -> int:
+        """Take one evaluation's result; write every point it completes, atomically (a
+        finished point, or its failure). Returns how many points it completed."""
+        self.results[key] = result
+        completed = 0
+        for point in self.waiting.pop(key):
+            keys = self.needs[point.key]
+            if all(k in self.results for k in keys):
+                self.write_point(point, [self.results[k] for k in keys])
+                del self.needs[point.key]
+                completed += 1
+        if time.perf_counter() - self.last_flush >= self.flush_s:
+            self.write()
+        return completed
+
+    def write_point(self, point: Point, results: list[dict[str, Any]]) -> None:
+        errors = [result["error"] for result in results if result["error"]]
+        runs = dict(zip((ev.name for ev in self.spec.metrics), results, strict=True))
         record = {
             "key": point.key,
-            "status": result["status"],
+            "status": "failed" if errors else "ok",
             "params": row(point),
             "seed": point.seed,
-            "metrics": result["metrics"],
-            "error": result["error"],
-            "wall_s": result["wall_s"],
-            "worker": result["worker"],
+            "metrics": {name: result["metrics"] for name, result in runs.items()},
+            "error": errors[0] if errors else None,
+            "wall_s": sum(result["wall_s"] or 0.0 for result in results),
+            "runs": {
+                name: {"wall_s": result["wall_s"], "worker": result["worker"]}
+                for name, result in runs.items()
+            },  # fmt: skip
             "finished": _now(),
             "identity": self.spec.identities[point.key],
         }
         text = json.dumps(record, indent=1) + "\n"
-        if record["status"] == "ok":
+        if errors:
+            atomic_write_text(self.failed_dir / f"{point.key}.json", text)
+        else:
             atomic_write_text(self.points_dir / f"{point.key}.json", text)
             (self.failed_dir / f"{point.key}.json").unlink(missing_ok=True)
-        else:
-            atomic_write_text(self.failed_dir / f"{point.key}.json", text)
         self.records[point.key] = record
-        if time.perf_counter() - self.last_flush >= self.flush_s:
-            self.write()
 
     def counts(self) -> dict[str, int]:
         status = [self.records.get(p.key, {}).get("status") for p in self.spec.points]
@@ -308,10 +357,21 @@ class _Sweep:
             drawn.append(entry)
         return drawn
 
+    def liberties(self) -> list[dict[str, Any]] | None:
+        """The liberty files the finished points were synthesized on (their ``liberty.*``
+        metrics: path, sha256, name, node), or None when no metric takes a liberty."""
+        if not any("liberty" in ev.params for ev in self.spec.metrics):
+            return None
+        found: dict[str, dict[str, Any]] = {}
+        for record in self.records.values():
+            for values in record["metrics"].values():
+                lib = {k[8:]: v for k, v in values.items() if k.startswith("liberty.")}
+                if lib:
+                    found[json.dumps(lib, sort_keys=True)] = lib
+        return list(found.values())
+
     def metadata(self, columns: list[str]) -> dict[str, Any]:
         spec = self.spec
-        liberties = sorted({p.params["liberty"] for p in spec.points if p.params.get("liberty")})
-        uses_liberty = any("liberty" in ev.params for ev in spec.metrics)
         return {
             "name": spec.name,
             "spec_file": spec.source,
@@ -320,17 +380,7 @@ class _Sweep:
             "point_seeds": "column seed: the first 32 bits of sha256('<seed>\\0<parameters>')",
             "evaluators": {ev.name: evaluator_identity(ev) for ev in spec.metrics},
             "provenance": self.provenance,
-            "liberty": [
-                {"path": lib, "sha256": file_sha256(Path(lib).expanduser().resolve())}
-                for lib in liberties
-            ]
-            + (
-                [{"path": "default of reports.synth"}]
-                if uses_liberty and len(liberties) < len(spec.points)
-                else []
-            )
-            if uses_liberty
-            else None,  # fmt: skip
+            "liberty": self.liberties(),
             "backend": self.backend,
             "status": self.status,
             "counts": self.counts(),
@@ -367,26 +417,33 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _failure(reason: str) -> dict[str, Any]:
-    """The result of a point whose worker never returned one."""
-    return {"status": "failed", "metrics": {}, "error": reason, "wall_s": None, "worker": None}
+def _failure(task: Task, reason: str) -> dict[str, Any]:
+    """The result of an evaluation whose worker never returned one."""
+    error = f"{task.metric}: {reason}"
+    return {"status": "failed", "metrics": {}, "error": error, "wall_s": None, "worker": None}
 
 
 # ---- backends -------------------------------------------------------------------------------
-def _quiet_worker() -> None:
-    """Pool workers leave Ctrl-C to the sweep process, which then stops them."""
-    import signal
+PR_SET_PDEATHSIG = 1  # Linux prctl(2) option: a signal for the process when its parent dies
 
+
+def _worker_init(parent: int) -> None:
+    """Pool workers leave Ctrl-C to the sweep process, and on Linux die with it, so that a
+    killed sweep leaves no orphans working on points nobody will collect."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the sweep died before prctl took effect
+        os._exit(1)
 
 
-def _run_local(tasks: dict[str, _Task], workers: int, done: Callable[[str, dict], None]) -> None:
+def _run_local(tasks: dict[str, Task], workers: int, done: Callable[[str, dict], None]) -> None:
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
     remaining = dict(tasks)
     for _ in range(POOL_RESTARTS + 1):
-        pool = ProcessPoolExecutor(max_workers=workers, initializer=_quiet_worker)
+        pool = ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(os.getpid(),))
         broken = False
         try:
             futures = {pool.submit(evaluate, task): key for key, task in remaining.items()}
@@ -397,12 +454,17 @@ def _run_local(tasks: dict[str, _Task], workers: int, done: Callable[[str, dict]
                     continue
                 done(key, future.result())
                 del remaining[key]
-        finally:
-            pool.shutdown(wait=not broken, cancel_futures=True)
+        except BaseException:  # Ctrl-C: stop the points in flight (they stay not run)
+            workers_now = list((pool._processes or {}).values())  # no public API before 3.14
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in workers_now:
+                process.terminate()
+            raise
+        pool.shutdown(wait=not broken, cancel_futures=True)
         if not remaining:
             return
-    for key in list(remaining):
-        done(key, _failure(f"a worker process died {POOL_RESTARTS + 1} times while it ran"))
+    for key, task in remaining.items():
+        done(key, _failure(task, f"a worker process died {POOL_RESTARTS + 1} times while it ran"))
 
 
 def _reachable(address: str, timeout: float) -> None:
@@ -418,21 +480,21 @@ def _reachable(address: str, timeout: float) -> None:
         raise ValueError(f"cannot reach the Dask scheduler at {address}: {reason}") from None
 
 
-def _run_dask(client, tasks: dict[str, _Task], done: Callable[[str, dict], None]) -> None:
+def _run_dask(client, tasks: dict[str, Task], done: Callable[[str, dict], None]) -> None:
     from distributed import as_completed
 
     run_id = uuid.uuid4().hex[:8]
     futures = {
-        client.submit(evaluate, task, key=f"lutsim-point-{key[:16]}-{run_id}", pure=False): key
+        client.submit(evaluate, task, key=f"lutsim-{task.metric}-{key[:16]}-{run_id}"): key
         for key, task in tasks.items()
     }
-    for future in as_completed(list(futures)):
+    for future in as_completed(list(futures), loop=client.loop):
         key = futures.pop(future)
         if future.status == "finished":
             done(key, future.result())
         elif future.status == "error":
             err = future.exception()
-            done(key, _failure(f"dask: {type(err).__name__}: {_one_line(err)}"))
+            done(key, _failure(tasks[key], f"{type(err).__name__}: {_one_line(err)}"))
         else:
             raise RuntimeError(
                 f"the Dask scheduler dropped the sweep's tasks ({future.status}); the finished "
@@ -488,12 +550,10 @@ def run_sweep(
         sweep = _Sweep(spec, out, backend, flush_s)
         tasks = sweep.prepare()
         sweep.write()
-        points = {point.key: point for point in spec.points}
         bar = stack.enter_context(_progress(spec, len(sweep.cached), progress))
 
         def done(key: str, result: dict[str, Any]) -> None:
-            sweep.finish(points[key], result)
-            bar.update(1)
+            bar.update(sweep.finish(key, result))
             if result["status"] != "ok":
                 bar.set_postfix(failed=sweep.counts()["failed"])
 

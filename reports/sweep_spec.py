@@ -25,21 +25,21 @@ A YAML mapping (``examples/sweep.yaml`` is a commented example)::
 ``out_format``, ``symmetrize``, ``table_regs``, ``weight_regs``, ``acc_regs``,
 ``bus_words``) and those the chosen evaluators add (:mod:`reports.evaluators`):
 
-=========== ========== ===================================================================
-parameter   default    meaning
-=========== ========== ===================================================================
-preset      A100-LUT-1X  ``sim``: GPU preset of :mod:`sim.presets` (A100-LUT-4X, H100-FP8, ...)
-regs        1          ``sim``: register file multiplier 1, 2, 4 or 8
-gemm_m      (required) ``sim``: tokens M of the mpGEMM ``O[M,N] = A[M,K] W[N,K]^T``
-gemm_n      (required) ``sim``: output columns N
-gemm_k      (required) ``sim``: reduction K
-mode        fast       ``sim``: fast or detailed
-precompute  fused      ``sim``: table precompute fused, separate or none
-freq_mhz    null       ``sim``: clock; null is the preset's
-design      core       ``synth``: what :func:`reports.synth.synthesize` builds
-liberty     null       ``synth``: liberty file; null is reports.synth's default
-clock_ns    null       ``synth``: clock period constraint
-=========== ========== ===================================================================
+============ ============ =================================================================
+parameter    default      meaning
+============ ============ =================================================================
+preset       A100-LUT-1X  ``sim``: GPU preset of :mod:`sim.presets` (A100-LUT-4X, H100-FP8)
+regs         1            ``sim``: register file multiplier 1, 2, 4 or 8
+gemm_m       (required)   ``sim``: tokens M of the mpGEMM ``O[M,N] = A[M,K] W[N,K]^T``
+gemm_n       (required)   ``sim``: output columns N
+gemm_k       (required)   ``sim``: reduction K
+mode         fast         ``sim``: fast or detailed
+precompute   fused        ``sim``: table precompute fused, separate or none
+freq_mhz     null         ``sim``: clock in MHz; null is the preset's
+design       core         ``synth``: a design of :data:`reports.synth.DESIGNS` (lut-array, ...)
+liberty      null         ``synth``: liberty file; null is reports.synth's (OSU 0.18 µm)
+clock_ns     null         ``synth``: clock period constraint in ns
+============ ============ =================================================================
 
 A point is ``base``, then its grid values or its ``points`` entry. Core keys it leaves out take
 the :class:`~isa.config.CoreConfig` defaults and derivations (so the LUT core computes on int8
@@ -53,9 +53,9 @@ config, and each evaluator's own check (``sim``: the preset resolves with this c
 shape is positive). Errors are one line, ``<file>: line <n>: <message>``; a point's error names
 it: ``sweep.yaml: line 9: grid point m=9, regs=1: m must be 1 to 8, not 9``.
 
-**Plots.** ``x`` and ``y`` name columns: a numeric parameter or ``<metric>.<name>`` (``sim.
-latency_us``). Declared metrics know whether lower or higher is better; ``goal: {x: min|max,
-y: min|max}`` says it for the others. ``color`` names a parameter; ``log: [x, y]`` sets log
+**Plots.** ``x`` and ``y`` name columns: a numeric parameter or ``<metric>.<name>``
+(``sim.latency_us``). Declared metrics know whether lower or higher is better; ``goal: {x:
+min|max, y: min|max}`` says it for the others. ``color`` names a parameter; ``log: [x, y]`` sets log
 axes. Without a ``plots`` key the sweep draws those of :data:`DEFAULT_PLOTS` that its metrics
 provide; ``plots: []`` draws none.
 
@@ -67,6 +67,10 @@ per evaluator its version, the versions of the tools it names, a digest of the s
 it names and digests of its input files (a liberty). The point's seed enters only when an
 evaluator uses it. The commit does not: a re-run on a new commit reuses every point whose
 code, tools and inputs are unchanged, and recomputes those whose code changed.
+
+An evaluator sees only the core config, its own parameters and the seed, so the points that
+agree on those share one evaluation (:meth:`Spec.scoped`): a sweep of 100 GPU configurations
+of one core synthesizes it once.
 """
 
 from __future__ import annotations
@@ -87,10 +91,10 @@ from typing import Any
 
 import yaml
 
-from isa.config import CoreConfig, _show, _strict_yaml_loader, config_from_dict
+from isa.config import _show, _strict_yaml_loader, config_from_dict
 
 from . import evaluators
-from .evaluators import CORE_PARAMS, REQUIRED, Evaluator, Point
+from .evaluators import CORE_PARAMS, REQUIRED, Evaluator, Param, Point
 from .provenance import tool_versions
 
 __all__ = [
@@ -112,12 +116,10 @@ MAX_POINTS = 100_000
 KEY_FORMAT = 1  # bump when the layout of the identity changes
 DEFAULT_PLOTS = (  # (x, goal, y, goal), drawn when the spec's metrics provide both columns
     ("synth.area_um2", "min", "sim.achieved_tops", "max"),
-    ("synth.power_mw", "min", "sim.achieved_tops", "max"),
+    ("synth.energy_pj_per_mac", "min", "sim.achieved_tops", "max"),
     ("sim.compute_roof_tops", "min", "sim.achieved_tops", "max"),
 )
 _KIND_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
-_CORE = {f.name: ({"int": int, "bool": bool, "str": str}[f.type], f.default)
-         for f in dataclasses.fields(CoreConfig)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,20 @@ class Spec:
         """The parameter columns whose values differ between points."""
         rows = [row(point) for point in self.points]
         return tuple(c for c in self.columns if len({repr(r[c]) for r in rows}) > 1)
+
+    def scoped(self, point: Point, ev: Evaluator) -> tuple[str, Point]:
+        """What ``ev`` is run on for ``point``: the key of that evaluation, and the point with
+        only ``ev``'s own parameters (an evaluator reads the core config, its parameters and
+        the seed, nothing else). Points that agree on these share one evaluation."""
+        scope = {
+            "metric": ev.name,
+            **self.identities[point.key]["metrics"][ev.name],
+            "config": point.config.to_dict(),
+            "params": {name: point.params[name] for name in ev.params},
+            "seed": point.seed if ev.uses_seed else None,
+        }
+        own = {name: point.params[name] for name in ev.params}
+        return sha256(canonical_json(scope)), dataclasses.replace(point, params=own)
 
     def label(self, point: Point) -> str:
         """The point in a few words: the parameters that vary (or its key)."""
@@ -284,7 +300,7 @@ class _Reader:
 
     def __init__(self, data: Any, source: str):
         self.data, self.source = data, source
-        self.kinds: dict[str, tuple[type, Any]] = dict(_CORE)  # parameter -> (type, default)
+        self.params: dict[str, Param] = dict(CORE_PARAMS)  # of the core and chosen metrics
         self.owners = {p: ev.name for ev in evaluators.EVALUATORS.values() for p in ev.params}
 
     def error(self, message: str, container: Any = None, key: Any = None) -> ValueError:
@@ -300,20 +316,22 @@ class _Reader:
         return value
 
     def param(self, container: Any, key: Any) -> str:
-        if isinstance(key, str) and key in self.kinds:
+        if isinstance(key, str) and key in self.params:
             return key
         if key in self.owners:
             message = f"parameter {key!r} needs metric {self.owners[key]!r} in metrics"
         else:
-            message = f"unknown parameter {_show(key)}{_suggest(key, self.kinds)}"
+            close = difflib.get_close_matches(str(key), [*self.params, *self.owners], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else _suggest(key, self.params)
+            message = f"unknown parameter {_show(key)}{hint}"
         raise self.error(message, container, key)
 
     def value(self, container: Any, key: Any, name: str, value: Any) -> Any:
         """``value`` as parameter ``name`` (an integer is taken as a number where one fits)."""
-        kind, default = self.kinds[name]
+        kind, default = self.params[name].kind, self.params[name].default
         if value is None and default is None:
             return None
-        if kind is float and type(value) is int:
+        if kind is float and type(value) is int and abs(value) < 2**1023:
             return float(value)
         if type(value) is not kind or (kind is float and not math.isfinite(value)):
             words = _KIND_WORDS[kind] + (" or null" if default is None else "")
@@ -335,7 +353,7 @@ def parse_spec(data: Any, source: str = "spec") -> Spec:
     if data is None:
         raise r.error("the sweep spec is empty")
     if not isinstance(data, dict):
-        raise r.error(f"a sweep spec must be a mapping of keys, not a {type(data).__name__}")
+        raise r.error(f"a sweep spec must be a mapping of keys, not {_show(data)}")
     for key in data:
         if key not in SPEC_KEYS:
             raise r.error(f"unknown spec key {_show(key)}{_suggest(key, SPEC_KEYS)}", data, key)
@@ -348,7 +366,7 @@ def parse_spec(data: Any, source: str = "spec") -> Spec:
 
     metrics = _metrics(r)
     for ev in metrics:
-        r.kinds.update({name: (p.kind, p.default) for name, p in ev.params.items()})
+        r.params.update(ev.params)
     written = _written(r)
     for ev in metrics:
         for name, p in ev.params.items():
@@ -373,7 +391,7 @@ def parse_spec(data: Any, source: str = "spec") -> Spec:
 
 def _metrics(r: _Reader) -> tuple[Evaluator, ...]:
     if "metrics" not in r.data:
-        known = ", ".join(evaluators.EVALUATORS)
+        known = ", ".join(sorted(evaluators.EVALUATORS))
         raise r.error(f"metrics are missing: list the evaluators to run ({known})")
     names = r.get("metrics", list, "metrics")
     if not names:
@@ -384,6 +402,8 @@ def _metrics(r: _Reader) -> tuple[Evaluator, ...]:
             raise r.error(f"a metric must be a name, not {_show(name)}", names, i)
         try:
             ev = evaluators.evaluator(name)
+            if ev.setup is not None:
+                ev.setup()
         except ValueError as err:
             raise r.error(str(err), names, i) from None
         if ev in chosen:
@@ -437,14 +457,16 @@ def _written(r: _Reader) -> list[tuple[dict[str, Any], str]]:
                 rule[r.param(item, key)] = [r.value(item, key, key, o) for o in options]
             rules.append(rule)
 
-    defaults = {name: d for name, (_, d) in r.kinds.items() if d not in (REQUIRED, "")}
+    defaults = {n: p.default for n, p in r.params.items() if p.default not in (REQUIRED, "")}
     written = []
     at = f"line {_line_of(data, 'grid')}: grid point"
     for combo in itertools.product(*grid.values()) if grid else ():
         values = dict(zip(grid, combo, strict=True))
         point = {**base, **values}
         full = {**defaults, **point}
-        if not any(all(full[k] in options for k, options in rule.items()) for rule in rules):
+        if not any(
+            all(k in full and full[k] in opts for k, opts in rule.items()) for rule in rules
+        ):
             written.append((point, f"{at} {describe(values)}"))
     for i, (values, line) in enumerate(extra):
         written.append(({**base, **values}, f"line {line}: point {i + 1}"))
@@ -496,8 +518,8 @@ def _plots(r: _Reader, metrics: tuple[Evaluator, ...]) -> tuple[PlotSpec, ...]:
     def known(column: Any) -> bool:
         if not isinstance(column, str):
             return False
-        if column in r.kinds:
-            return r.kinds[column][0] in (int, float)
+        if column in r.params:
+            return r.params[column].kind in (int, float)
         prefix, _, metric = column.partition(".")
         ev = by_name.get(prefix)
         return ev is not None and bool(metric) and (ev.open_metrics or metric in ev.metrics)
@@ -529,16 +551,17 @@ def _plots(r: _Reader, metrics: tuple[Evaluator, ...]) -> tuple[PlotSpec, ...]:
             raise r.error(
                 f"{what}: goal must map x and/or y to min or max, not {_show(goal)}", item, "goal"
             )
-        goals = []
         for axis in ("x", "y"):
             if axis not in item:
                 raise r.error(f"{what} needs {axis}", items, i)
-            column = item[axis]
-            if not known(column):
+            if not known(item[axis]):
                 raise r.error(
                     f"{what}: {axis} must be a numeric parameter or a column <metric>.<name> of "
-                    f"the metrics {', '.join(by_name)}, not {_show(column)}", item, axis,
+                    f"the metrics {', '.join(by_name)}, not {_show(item[axis])}", item, axis,
                 )  # fmt: skip
+        goals = []
+        for axis in ("x", "y"):
+            column = item[axis]
             chosen = goal.get(axis, goal_of(column))
             if chosen not in ("min", "max"):
                 raise r.error(
@@ -547,7 +570,7 @@ def _plots(r: _Reader, metrics: tuple[Evaluator, ...]) -> tuple[PlotSpec, ...]:
                 )  # fmt: skip
             goals.append(chosen)
         color = item.get("color")
-        if color is not None and (not isinstance(color, str) or color not in r.kinds):
+        if color is not None and (not isinstance(color, str) or color not in r.params):
             raise r.error(f"{what}: color must name a parameter, not {_show(color)}", item, "color")
         log = item.get("log", [])
         if not isinstance(log, list) or not set(log) <= {"x", "y"}:
