@@ -1,4 +1,4 @@
-"""The LUT ablation: from a conventional LUT array to the LUT core's datapath, one step at a time."""
+"""The LUT ablation: from a conventional LUT array to the LUT core's datapath, step by step."""
 
 from __future__ import annotations
 
@@ -159,7 +159,7 @@ class LutAblationArray(wiring.Component):
         k = self.cfg.k
         sub = Module()
         m.submodules[name] = sub
-        out = Signal(k, name=name)
+        out = Signal(k, name=f"{name}_out")
         low = bits[: k - 1] ^ Cat(*[~bits[k - 1]] * (k - 1))
         sub.d.comb += out.eq(Cat(low, bits[k - 1]))
         return out
@@ -185,7 +185,7 @@ class LutAblationArray(wiring.Component):
     def _shift_add(self, m: Module, start, value, name: str) -> Signal:
         sub = Module()
         m.submodules[name] = sub
-        out = Signal(32, name=name)
+        out = Signal(32, name=f"{name}_out")
         sub.d.comb += out.eq((start.as_signed() + (value << self.i_plane))[:32])
         return out
 

@@ -1,9 +1,84 @@
-"""``lutsim fpga``."""
+"""``lutsim fpga``: synthesis and place-and-route of one core on an ECP5 or iCE40 FPGA
+(:mod:`reports.fpga`), printing LUTs, flip-flops, utilization, Fmax and the tool versions."""
 
 from __future__ import annotations
 
 import argparse
+import json
+
+from reports import fpga
+
+from .common import UsageError, add_config, config, fmt_num
+
+
+def _cmd_fpga(args: argparse.Namespace) -> int:
+    try:
+        dev = fpga.find_device(args.family, args.device)
+        clock_mhz = fpga.check_clock(
+            fpga.DEFAULT_CLOCK_MHZ[args.family] if args.clock_mhz is None else args.clock_mhz
+        )
+        seed = fpga.check_seed(args.seed)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    cfg = config(args)
+    result = fpga.run_fpga(cfg, dev.family, device=dev.name, clock_mhz=clock_mhz, seed=seed)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    speed = f", speed {dev.speed}" if dev.speed is not None else ""
+    print(f"{result.mnemonic} on {dev.part} ({dev.family} {dev.name}, {dev.package}{speed})")
+    print(
+        f"LUTs {result.luts}  FFs {result.ffs}  carry cells {result.carry_cells}  "
+        f"(the core; the 4-pin wrapper adds {result.wrapper_luts} LUTs, "
+        f"{result.wrapper_ffs} FFs)"
+    )
+    print(
+        "utilization: "
+        + "  ".join(
+            f"{site} {used}/{available} ({100 * used / available:.1f}%)"
+            for site, (used, available) in result.utilization.items()
+        )
+    )
+    verdict = "met" if result.meets_clock else "not met"
+    print(
+        f"Fmax {fmt_num(result.fmax_mhz)} MHz  (target {fmt_num(result.clock_mhz)} MHz {verdict}, "
+        f"seed {result.seed})"
+    )
+    origin = "cached result; first run: " if result.cached else ""
+    print(
+        f"time: {origin}synthesis {result.synth_seconds:.1f} s, "
+        f"place and route {result.pnr_seconds:.1f} s"
+    )
+    versions = result.provenance["tools"]
+    tools = ("amaranth", fpga.YOSYS, fpga.NEXTPNR[dev.family])
+    print("tools: " + ", ".join(f"{tool} {versions.get(tool, 'unknown')}" for tool in tools))
+    return 0
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``fpga`` subcommand to ``commands``."""
+    p = commands.add_parser(
+        "fpga", help="synthesize, place and route the core on an FPGA: LUTs, FFs, Fmax"
+    )
+    p.add_argument(
+        "--family", default="ecp5",
+        help=f"FPGA family: {', '.join(fpga.FAMILIES)} (default: ecp5)",
+    )  # fmt: skip
+    p.add_argument(
+        "--device",
+        help="nextpnr device name: "
+        + "; ".join(f"{family} {', '.join(devices)}" for family, devices in fpga.DEVICES.items())
+        + " (default: "
+        + ", ".join(f"{family} {name}" for family, name in fpga.DEFAULT_DEVICE.items())
+        + ")",
+    )
+    p.add_argument(
+        "--clock-mhz", type=float, metavar="F",
+        help="target clock for nextpnr in MHz (default: "
+        + ", ".join(f"{family} {fmt_num(f)}" for family, f in fpga.DEFAULT_CLOCK_MHZ.items())
+        + ")",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=1, help="nextpnr seed (default: 1)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_config(p)
+    p.set_defaults(func=_cmd_fpga)

@@ -1,9 +1,67 @@
-"""``lutsim report``."""
+"""``lutsim report``: the main job. Synthesizes the LUT core and its baselines, simulates whole
+models on GPU presets, prices the datapath energy, and writes a Markdown report with plots
+(:mod:`reports.report`). Progress goes to stderr, one line per step; synthesis is cached, so a
+second run takes seconds.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+import time
+
+from .common import UsageError, add_config, config
+
+
+def _progress(start: float):
+    def report(done: int, total: int, text: str) -> None:
+        sys.stderr.write(f"[{done}/{total}] {time.perf_counter() - start:6.0f} s  {text}\n")
+        sys.stderr.flush()
+
+    return report
+
+
+def _ints(text: str, what: str) -> tuple[int, ...]:
+    parts = text.split(",")
+    if not all(p.isdigit() and 1 <= int(p) <= 4 for p in parts):
+        raise UsageError(f"{what} takes weight widths 1..4 separated by commas, not {text!r}")
+    return tuple(int(p) for p in parts)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from reports.report import ReportSpec, build_report
+
+    levels = tuple(args.levels.split(","))
+    if not set(levels) <= {"array", "dp4"} or not levels:
+        raise UsageError(f"--levels takes array and/or dp4, not {args.levels!r}")
+    spec = ReportSpec(
+        core=config(args), weight_bits=_ints(args.wbits, "--wbits"), levels=levels,
+        models=tuple(args.models.split(",")), gpu=args.gpu, liberty=args.liberty,
+        clock_ns=args.clock_ns,
+    )  # fmt: skip
+    start = time.perf_counter()
+    files = build_report(args.out, spec, None if args.quiet else _progress(start))
+    if args.json:
+        print(json.dumps({name: str(path) for name, path in files.items()}))
+        return 0
+    print(f"wrote {files['markdown']} with {len(files) - 2} plots and report.json "
+          f"in {time.perf_counter() - start:.0f} s")  # fmt: skip
+    return 0
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``report`` subcommand to ``commands``."""
+    p = commands.add_parser("report", help="synthesis + simulation + energy report (main job)")
+    p.add_argument("--out", metavar="DIR", default="report", help="output directory (report/)")
+    add_config(p)
+    p.add_argument("--wbits", default="1,2,4", help="weight widths compared (default 1,2,4)")
+    p.add_argument("--levels", default="array,dp4", help="array and/or dp4 (default both)")
+    p.add_argument("--models", default="bitnet-b1.58-3b,llama2-7b",
+                   help="models simulated (presets or config.json, comma-separated)")  # fmt: skip
+    p.add_argument("--gpu", default="A100", choices=("A100", "A100-80GB", "H100"))
+    p.add_argument("--liberty", metavar="PATH", help="liberty file (default OSU 0.18 um)")
+    p.add_argument("--clock-ns", type=float, help="clock target of every design (default 10)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--json", action="store_true", help="print the written files as JSON")
+    p.set_defaults(func=_cmd_report)

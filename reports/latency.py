@@ -104,6 +104,8 @@ class ModelLatency:
     gemms: tuple[dict[str, Any], ...]  # distinct GEMM shapes: m, n, k, count, us each, bound
     precomputes: dict[str, int]  # "fused" / "separate" -> tables
     macs: int  # weight x activation MACs of the linear layers
+    actions: dict[str, float]  # action counts of the GEMM kernels (precompute excluded)
+    core: dict[str, Any]  # the LUT core's CoreConfig.to_dict() (LUT presets), else {}
 
     @property
     def total_us(self) -> float:
@@ -127,6 +129,7 @@ class ModelLatency:
             "total_us": self.total_us, "tokens_per_s": self.tokens_per_s,
             "precompute_share": self.precompute_share, "gemms": list(self.gemms),
             "precomputes": dict(self.precomputes), "macs": self.macs,
+            "actions": dict(self.actions), "core": dict(self.core),
         }  # fmt: skip
 
 
@@ -158,21 +161,25 @@ def model_latency(
     quant = _quant(model, quant)
     if precompute not in ("fused", "separate"):
         raise ValueError(f"precompute must be fused or separate, not {precompute!r}")
-    mach = machine(preset, _wbits(quant))  # validates the preset first
-    lut = mach.is_lut
+    lut = machine(preset, _wbits(quant)).is_lut  # validates the preset first
     sim_args: dict[str, Any] = {"wbits": _wbits(quant), "freq_mhz": freq_mhz, "mode": mode}
     if lut:
         sim_args["act"] = quant.act_format
         if quant.table_quant:
             sim_args["table_format"] = "int8"
+    mach = machine(preset, _wbits(quant), sim_args.get("act"),
+                   table_format=sim_args.get("table_format"))  # fmt: skip
     hz = (freq_mhz or mach.gpu.freq_mhz) * 1e6
     us = dict.fromkeys(CATEGORIES, 0.0)
 
     linear = compile_model(model, quant, tokens=phase.rows, context=phase.rows)
     shapes = Counter((g.rows, g.n, g.k) for g in linear.ir.of_type(LutGemm))
     gemms = []
+    actions: Counter = Counter()
     for (m, n, k), count in sorted(shapes.items()):
         run = gpu.simulate(preset, m, n, k, precompute="none", **sim_args)
+        for key, value in run.gemm.actions.items():
+            actions[key] += count * value
         gemms.append({"m": m, "n": n, "k": k, "count": count, "us": run.latency_us,
                       "bound": run.gemm.bound, "roof_fraction": run.roof_fraction})  # fmt: skip
         us["gemm"] += count * run.latency_us
@@ -210,6 +217,7 @@ def model_latency(
         phase=phase, precompute=precompute if lut else "none", freq_mhz=hz / 1e6, us=us,
         gemms=tuple(gemms), precomputes=dict(tables),
         macs=sum(m * n * k * c for (m, n, k), c in shapes.items()),
+        actions=dict(actions), core=mach.tc.core.to_dict() if lut else {},
     )  # fmt: skip
 
 

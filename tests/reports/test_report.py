@@ -1,0 +1,133 @@
+"""``lutsim report`` at a small scale: real synthesis (DP4-sized designs), real simulation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from isa.config import CoreConfig
+from reports import synth
+from reports.energy import core_cycles, datapath_energy
+from reports.latency import decode, model_latency, prefill
+from reports.report import ReportSpec, build_report
+from tests.lutsim.test_cli import fails, run, usage_error
+
+SMALL = ReportSpec(
+    core=CoreConfig(m=1, n=1), weight_bits=(2,), levels=("dp4",), models=("llama2-7b",),
+    phases=(prefill(16), decode(2, 32)),
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    steps = []
+    files = build_report(out, SMALL, lambda done, total, text: steps.append((done, total)))
+    return out, files, steps
+
+
+def test_report_files_and_progress(report):
+    out, files, steps = report
+    assert {p.name for p in files.values()} == {"report.md", "report.json", "area.png",
+                                                 "lut_vs_mac.png", "latency.png"}  # fmt: skip
+    for path in files.values():
+        assert path.parent == out and path.stat().st_size > 0
+    assert steps == [(i, len(steps)) for i in range(1, len(steps) + 1)]
+    text = (out / "report.md").read_text()
+    for heading in ("## 1. The LUT core", "## 2. LUT vs MAC", "## 3. Ablation",
+                    "## 4. Scaled to other nodes", "## 5. Latency", "## 6. Energy",
+                    "## Provenance"):  # fmt: skip
+        assert heading in text
+    assert "osu018_stdcells" in text and "not synthesized" in text
+
+
+def test_report_numbers_come_from_the_tools(report):
+    out, _, _ = report
+    data = json.loads((out / "report.json").read_text())
+    core = synth.synthesize("core", SMALL.core)
+    assert data["core"]["area_um2"] == core.area_um2
+    assert data["core"]["power_mw"] == core.power_mw
+    pairs = [(r["act_format"], r["baseline"]) for r in data["lut_vs_mac"]]
+    assert pairs == [("int8", "mac-int8"), ("int8", "mac-int8-dense"), ("fp16", "mac-fp16"),
+                     ("fp16", "mac-fp16-dense")]  # fmt: skip
+    int8 = data["lut_vs_mac"][0]
+    lut = synth.synthesize("lut-array", SMALL.core)
+    assert int8["lut"]["area_um2"] == lut.area_um2
+    assert [r["step"] for r in data["ablation"]] == [
+        "conventional", "symmetrized", "inverted", "precomputed"
+    ]  # fmt: skip
+    # the latency rows are the library's, preset by preset
+    rows = [r for r in data["latency"] if r["phase"]["name"] == "decode"]
+    assert len(rows) == len(SMALL.presets)
+    direct = model_latency("llama2-7b", "A100-LUT-4X", decode(2, 32)).to_dict()
+    row = next(r for r in rows if r["preset"] == "A100-LUT-4X")
+    assert row["fused"]["us"] == direct["us"] and "separate" in row
+    assert "separate" not in next(r for r in rows if r["preset"] == "A100-FP16")
+    # energy: action counts x the synthesized energy per action
+    energy = next(e for e in data["energy"] if e["preset"] == "A100-LUT-4X"
+                  and e["phase"]["name"] == "decode")  # fmt: skip
+    priced = lut.to_dict()
+    expected = datapath_energy(direct["actions"], priced, CoreConfig(**direct["core"]))
+    assert energy["pj"] == pytest.approx(expected["pj"], rel=1e-12) and energy["pj"] > 0
+    assert energy["pj_per_token"] == pytest.approx(energy["pj"] / 2)
+
+
+def test_datapath_energy_terms():
+    cfg = CoreConfig()
+    priced = {
+        "design": "lut-array",
+        "mnemonic": cfg.replace(m=1, n=1).mnemonic,
+        "config": {"m": 1, "n": 1},
+        "node": "x",
+        "energy_pj_per_action": {"lut.lookup": 2.0, "acc.int32_add": 3.0, "cycle": 0.5},
+    }
+    actions = {"lut.lookup": 10, "acc.int32_add": 4, "instr.lmma": 3, "instr.ldt": 5}
+    energy = datapath_energy(actions, priced, cfg)
+    assert energy["terms"] == {"lut.lookup": 20.0, "acc.int32_add": 12.0,
+                               "cycle": 0.5 * 3 * cfg.latency_cycles["lmma"]}  # fmt: skip
+    assert core_cycles(cfg, actions) == 3 * cfg.latency_cycles["lmma"] + 5 * cfg.latency_cycles[
+        "ldt"]  # fmt: skip
+    mac = {"design": "mac-fp16", "energy_pj_per_mac": 1.5, "node": "x"}
+    assert datapath_energy({"mac.fp16": 4}, mac)["pj"] == 6.0
+    with pytest.raises(ValueError, match="^the kernel ran lmma.m2n64k4.s8.u4.s32.s32, but the "):
+        datapath_energy(actions, priced, cfg.replace(weight_bits=4))
+    with pytest.raises(ValueError, match="^no energy model for design 'add'"):
+        datapath_energy(actions, {"design": "add"}, cfg)
+
+
+def test_report_cli(tmp_path, report):
+    args = ["report", "--set", "m=1", "--set", "n=1", "--wbits", "2", "--levels", "dp4",
+            "--models", "llama2-7b", "--out", "out"]  # fmt: skip
+    result = run(tmp_path, *args, timeout=900)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("[1/")  # progress, one line per step
+    assert result.stdout.startswith("wrote out/report.md with 3 plots and report.json in ")
+    assert (tmp_path / "out" / "report.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--wbits", "5"], "--wbits takes weight widths 1..4 separated by commas, not '5'"),
+        (["--levels", "chip"], "--levels takes array and/or dp4, not 'chip'"),
+    ],
+)
+def test_report_usage(tmp_path, args, message):
+    assert usage_error(run(tmp_path, "report", *args)) == message
+
+
+def test_report_bad_output_dir(tmp_path):
+    (tmp_path / "file").write_text("")
+    result = run(tmp_path, "report", "--out", "file/out", "--quiet")
+    fails(result, 1, "cannot create output directory 'file/out': Not a directory")
+
+
+def test_report_unknown_model(tmp_path):
+    result = run(tmp_path, "report", "--set", "m=1", "--set", "n=1", "--wbits", "2", "--levels",
+                 "dp4", "--models", "gpt5", "--quiet", timeout=900)  # fmt: skip
+    assert result.returncode == 1
+    assert (
+        result.stderr == "lutsim: error: unknown model 'gpt5': not a preset name or a JSON file\n"
+    )
+    assert not (tmp_path / "report").exists()  # checked before anything runs or is written
