@@ -311,13 +311,9 @@ SIM = register(Evaluator(
 
 # ---- synth --------------------------------------------------------------------------------
 def _synth():
-    """:mod:`reports.synth`, imported when first needed (a one-line error without it)."""
-    try:
-        from reports import synth
-    except ModuleNotFoundError as err:
-        if err.name != "reports.synth":
-            raise ValueError(f"metric 'synth': cannot import reports.synth: {err}") from None
-        raise ValueError("metric 'synth' needs reports.synth, which this checkout lacks") from None
+    """:mod:`reports.synth`, imported when first needed (it pulls in Amaranth and the flow)."""
+    from reports import synth
+
     return synth
 
 

@@ -193,16 +193,6 @@ def test_spec_unreadable(tmp_path):
         load_spec(tmp_path / "none.yaml")  # fmt: skip
 
 
-def test_synth_without_reports_synth(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "reports.synth", None)
-    path = spec_file(tmp_path, "metrics:\n  - core\n  - synth\ngrid: {m: [1]}\n")
-    with pytest.raises(ValueError) as info:
-        load_spec(path)
-    assert str(info.value) == (
-        "s.yaml: line 3: metric 'synth' needs reports.synth, which this checkout lacks"
-    )
-
-
 @pytest.mark.parametrize(
     ("points", "message"),
     [
@@ -212,7 +202,6 @@ def test_synth_without_reports_synth(tmp_path, monkeypatch):
     ],
 )  # fmt: skip
 def test_synth_point_errors(tmp_path, points, message):
-    pytest.importorskip("reports.synth")
     path = spec_file(tmp_path, f"metrics: [core, synth]\nbase: {{m: 1}}\npoints:\n  - {points}\n")
     with pytest.raises(ValueError) as info:
         load_spec(path)
