@@ -274,7 +274,9 @@ def _netlist(design: Design, verilog: str, lib, clock: float, seconds: dict, hit
             if not (final / "stat.json").is_file():
                 _synthesize_into(final, design, verilog, lib, clock, seconds)
     stat = json.loads((final / "stat.json").read_text())
-    return key, final, yosys_tool.module_areas(stat, design.top, lib)
+    by_module = yosys_tool.module_areas(stat, design.top, lib)
+    tree = yosys_tool.instances((final / "netlist.v").read_text(), design.top)
+    return key, final, {path: by_module[module] for path, module in tree.items()}
 
 
 def _synthesize_into(final: Path, design, verilog: str, lib, clock: float, seconds) -> None:

@@ -126,13 +126,16 @@ def _pack(values, width: int) -> int:
 
 def _operands(cfg: CoreConfig, rng: np.random.Generator, groups: int):
     """Random activation values ``a[G, M, K]`` and weight codes ``q[G, N, K]``."""
-    shape = (groups, cfg.m, cfg.k)
-    if cfg.act.is_float:
-        a = quantize(rng.standard_normal(shape), cfg.act_format)
-    else:
-        a = rng.integers(cfg.act.min_value, cfg.act.max_finite, size=shape, endpoint=True)
+    a = _activations(cfg, rng, (groups, cfg.m, cfg.k))
     q = rng.integers(0, cfg.code_max, size=(groups, cfg.n, cfg.k), endpoint=True)
     return a, q
+
+
+def _activations(cfg: CoreConfig, rng: np.random.Generator, shape: tuple[int, ...]):
+    """Random values of the activation format: uniform integers, or standard normal floats."""
+    if cfg.act.is_float:
+        return quantize(rng.standard_normal(shape), cfg.act_format)
+    return rng.integers(cfg.act.min_value, cfg.act.max_finite, size=shape, endpoint=True)
 
 
 def _groups(cycles_per_group: int) -> int:
@@ -192,7 +195,7 @@ def _mac_steps(cfg: CoreConfig, dut, rng) -> tuple[Cycles, dict[str, float]]:
 def _dense_steps(cfg: CoreConfig, dut, rng) -> tuple[Cycles, dict[str, float]]:
     groups = _groups(1)
     a, _ = _operands(cfg, rng, groups)
-    w, _ = _operands(cfg.replace(m=cfg.n), rng, groups)
+    w = _activations(cfg, rng, (groups, cfg.n, cfg.k))
     bits = cfg.act.bits
     cycles = [
         {"i_valid": 1, "i_clear": int(g == 0), "i_a": _pack(to_bits(a[g], cfg.act), bits),

@@ -35,8 +35,9 @@ DESIGN_LIST = (
 @pytest.fixture(scope="session")
 def cache(tmp_path_factory) -> Path:
     """One synthesis cache for the session (shared by pytest-xdist workers)."""
-    root = tmp_path_factory.getbasetemp().parent / "synth-cache"
-    root.mkdir(exist_ok=True)
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "synth-cache"
+    root.mkdir(parents=True, exist_ok=True)
     return root
 
 
