@@ -18,13 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import UsageError, add_sets, fmt_num, print_table
-
-
-def _core(args: argparse.Namespace):
-    from isa.config import load_config
-
-    return load_config(args.config, args.sets)
+from .common import UsageError, add_sets, config, fmt_num, print_table
 
 
 def _gemm_rows(summary: dict) -> list[tuple[str, ...]]:
@@ -76,11 +70,10 @@ def _latency(args: argparse.Namespace, model, quant) -> list[dict]:
     context = args.context if args.context is not None else args.tokens
     name = "prefill" if args.tokens > 1 else "decode"
     phase = Phase(name, args.batch, args.tokens, context)
-    runs = [
+    return [
         model_latency(model, preset, phase, quant, precompute=args.precompute).to_dict()
         for preset in args.latency
     ]
-    return runs
 
 
 def _print_latency(runs: list[dict]) -> None:
@@ -111,7 +104,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         raise UsageError("--batch applies to --latency")
     model = load_model(args.model)
     quant = parse_quant(args.quant) if args.quant is not None else default_quant(model)
-    cfg = _core(args)
+    cfg = config(args)
     if args.verify:
         result = verify(model, quant, cfg, tiny=args.tiny, seed=args.seed or 0)
         if args.json:

@@ -177,6 +177,15 @@ def _lut_planes(cfg: CoreConfig, dut, rng) -> tuple[Cycles, dict[str, float]]:
     return cycles, actions
 
 
+def _mac_actions(cfg: CoreConfig) -> dict[str, float]:
+    """Actions of one MAC-array cycle: M x N x K products, M x N accumulator writes, and one
+    accumulator addition per product (float: each product is added) or per K-group (int)."""
+    values = cfg.m * cfg.n
+    adds = values * (cfg.k if cfg.act.is_float else 1)
+    return {f"mac.{cfg.act_format}": values * cfg.k, f"acc.{cfg.acc_format}_add": adds,
+            "acc.write": values}  # fmt: skip
+
+
 def _mac_steps(cfg: CoreConfig, dut, rng) -> tuple[Cycles, dict[str, float]]:
     groups = _groups(1)
     a, q = _operands(cfg, rng, groups)
@@ -186,10 +195,7 @@ def _mac_steps(cfg: CoreConfig, dut, rng) -> tuple[Cycles, dict[str, float]]:
          "i_w": _pack(q[g], cfg.weight_bits), "i_zero": zero}
         for g in range(groups)
     ]  # fmt: skip
-    values = cfg.m * cfg.n
-    adds = values * (cfg.k if cfg.act.is_float else 1)
-    return cycles, {f"mac.{cfg.act_format}": values * cfg.k, f"acc.{cfg.acc_format}_add": adds,
-                    "acc.write": values}  # fmt: skip
+    return cycles, _mac_actions(cfg)
 
 
 def _dense_steps(cfg: CoreConfig, dut, rng) -> tuple[Cycles, dict[str, float]]:
@@ -202,10 +208,7 @@ def _dense_steps(cfg: CoreConfig, dut, rng) -> tuple[Cycles, dict[str, float]]:
          "i_w": _pack(to_bits(w[g], cfg.act), bits)}
         for g in range(groups)
     ]  # fmt: skip
-    values = cfg.m * cfg.n
-    adds = values * (cfg.k if cfg.act.is_float else 1)
-    return cycles, {f"mac.{cfg.act_format}": values * cfg.k, f"acc.{cfg.acc_format}_add": adds,
-                    "acc.write": values}  # fmt: skip
+    return cycles, _mac_actions(cfg)
 
 
 def _bit_serial_steps(cfg: CoreConfig, dut, rng) -> tuple[Cycles, dict[str, float]]:

@@ -110,7 +110,7 @@ def action_names(cfg: CoreConfig) -> tuple[str, ...]:
     )
 
 
-class _Environment(simpy.Environment):
+class CountingEnvironment(simpy.Environment):
     """A SimPy environment that counts the events it schedules."""
 
     def __init__(self):
@@ -374,7 +374,7 @@ def run_core(cfg: CoreConfig, program, memory, stalls: Stalls | None = None) -> 
     and ``memory`` comes back as ``[batch, words]``."""
     words = _program_words(program)
     array = _memory_words(memory)
-    env = _Environment()
+    env = CountingEnvironment()
     core = _Core(env, cfg, words, array, stalls or Stalls())
     env.run()
     return CoreRun(

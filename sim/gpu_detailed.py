@@ -43,21 +43,10 @@ import math
 
 import simpy
 
+from .core import CountingEnvironment
 from .gpu_plan import Plan
 
 __all__ = ["run_detailed"]
-
-
-class _Environment(simpy.Environment):
-    """A SimPy environment that counts the events it schedules."""
-
-    def __init__(self):
-        super().__init__()
-        self.events = 0
-
-    def schedule(self, event, priority=simpy.core.NORMAL, delay=0):
-        self.events += 1
-        super().schedule(event, priority, delay)
 
 
 class _Pipe:
@@ -150,7 +139,7 @@ class _Detailed:
     def __init__(self, plan: Plan):
         self.plan = plan
         gpu = plan.mach.gpu
-        self.env = env = _Environment()
+        self.env = env = CountingEnvironment()
         self.dram = _Dram(gpu.dram_bytes_per_cycle)
         self.l2 = _Pipe(gpu.l2_bytes_per_cycle)
         self.smems: list[_Pipe] = []
@@ -293,7 +282,7 @@ def run_precompute(gpu, act_bytes: float, table_bytes: float, ops: float, tables
     """The separate precompute kernel, chunk by chunk: each SM works on two chunks at a time;
     a chunk is read from DRAM through L2, turned into tables on the SM's vector lanes and
     written to L2, which writes it back to DRAM."""
-    env = _Environment()
+    env = CountingEnvironment()
     dram, l2 = _Dram(gpu.dram_bytes_per_cycle), _Pipe(gpu.l2_bytes_per_cycle)
     chunks = precompute_chunks(gpu, act_bytes, tables)
     read, write, work = act_bytes / chunks, table_bytes / chunks, ops / chunks
