@@ -47,7 +47,7 @@ def rows(model: str, gpu: str) -> list[dict]:
                 "precompute_share_separate": separate.precompute_share,
                 "total_us": fused.total_us, "total_separate_us": separate.total_us,
             })  # fmt: skip
-        for row in out[-len(presets):]:
+        for row in out[-len(presets) :]:
             row["linear_speedup_vs_fp16"] = base[0] / row["linear_us"]
             row["total_speedup_vs_fp16"] = base[1] / row["total_us"]
     return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -40,8 +41,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
         models=tuple(args.models.split(",")), gpu=args.gpu, liberty=args.liberty,
         clock_ns=args.clock_ns,
     )  # fmt: skip
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, not {args.jobs}")
+    jobs = args.jobs or os.cpu_count() or 1
     start = time.perf_counter()
-    files = build_report(args.out, spec, None if args.quiet else _progress(start))
+    files = build_report(args.out, spec, None if args.quiet else _progress(start), jobs)
     if args.json:
         print(json.dumps({name: str(path) for name, path in files.items()}))
         return 0
@@ -62,6 +66,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--gpu", default="A100", choices=("A100", "A100-80GB", "H100"))
     p.add_argument("--liberty", metavar="PATH", help="liberty file (default OSU 0.18 um)")
     p.add_argument("--clock-ns", type=float, help="clock target of every design (default 10)")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="synthesis processes (default: one per CPU)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--json", action="store_true", help="print the written files as JSON")
     p.set_defaults(func=_cmd_report)

@@ -48,7 +48,7 @@ from compiler.quant import QuantSpec, default_quant, parse_quant
 from sim import gpu
 from sim.presets import PRESETS, machine
 
-__all__ = ["CATEGORIES", "ModelLatency", "Phase", "decode", "model_latency", "prefill"]
+__all__ = ["CATEGORIES", "ModelLatency", "Phase", "decode", "lut_core", "model_latency", "prefill"]
 
 CATEGORIES = ("gemm", "precompute", "attention", "lm_head", "other")
 ATTENTION = ("attn_scores", "softmax", "attn_values")
@@ -143,6 +143,29 @@ def _wbits(quant: QuantSpec) -> int | float:
     return 1.58 if quant.ternary else quant.weight_bits
 
 
+def _machine(preset: str, quant: QuantSpec):
+    """The preset's machine for ``quant``'s weights and formats, and the formats passed to
+    the simulation (a LUT preset runs the quantization's activation and table formats)."""
+    lut = machine(preset, _wbits(quant)).is_lut  # validates the preset first
+    formats = {}
+    if lut:
+        formats["act"] = quant.act_format
+        if quant.table_quant:
+            formats["table_format"] = "int8"
+    mach = machine(preset, _wbits(quant), formats.get("act"),
+                   table_format=formats.get("table_format"))  # fmt: skip
+    return mach, formats
+
+
+def lut_core(model: ModelConfig | str, preset: str, quant: QuantSpec | str | None = None):
+    """The LUT core configuration (:class:`isa.config.CoreConfig`) that :func:`model_latency`
+    runs ``model`` on with ``preset``; None for a MAC preset."""
+    if not isinstance(model, ModelConfig):
+        model = load_model(model)
+    mach, _ = _machine(preset, _quant(model, quant))
+    return mach.tc.core if mach.is_lut else None
+
+
 def model_latency(
     model: ModelConfig | str,
     preset: str,
@@ -161,14 +184,10 @@ def model_latency(
     quant = _quant(model, quant)
     if precompute not in ("fused", "separate"):
         raise ValueError(f"precompute must be fused or separate, not {precompute!r}")
-    lut = machine(preset, _wbits(quant)).is_lut  # validates the preset first
+    mach, formats = _machine(preset, quant)
+    lut = mach.is_lut
     sim_args: dict[str, Any] = {"wbits": _wbits(quant), "freq_mhz": freq_mhz, "mode": mode}
-    if lut:
-        sim_args["act"] = quant.act_format
-        if quant.table_quant:
-            sim_args["table_format"] = "int8"
-    mach = machine(preset, _wbits(quant), sim_args.get("act"),
-                   table_format=sim_args.get("table_format"))  # fmt: skip
+    sim_args.update(formats)
     hz = (freq_mhz or mach.gpu.freq_mhz) * 1e6
     us = dict.fromkeys(CATEGORIES, 0.0)
 

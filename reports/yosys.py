@@ -158,7 +158,7 @@ def merge_modules(verilog: str, top: str) -> str:
         if not rename:
             break
         modules = {
-            name: _ESCAPED.sub(lambda t: rename.get(t.group(0), t.group(0)), text)
+            name: _ESCAPED.sub(lambda t, r=rename: r.get(t.group(0), t.group(0)), text)
             for name, text in modules.items()
             if name not in rename
         }

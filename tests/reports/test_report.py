@@ -98,12 +98,29 @@ def test_datapath_energy_terms():
 
 def test_report_cli(tmp_path, report):
     args = ["report", "--set", "m=1", "--set", "n=1", "--wbits", "2", "--levels", "dp4",
-            "--models", "llama2-7b", "--out", "out"]  # fmt: skip
+            "--models", "llama2-7b", "--out", "out", "--jobs", "2"]  # fmt: skip
     result = run(tmp_path, *args, timeout=900)
     assert result.returncode == 0, result.stderr
     assert result.stderr.startswith("[1/")  # progress, one line per step
+    assert "synthesized mac-fp16-dense lmma.m1n1k4.f16.u2.f32.f32" in result.stderr
     assert result.stdout.startswith("wrote out/report.md with 3 plots and report.json in ")
     assert (tmp_path / "out" / "report.md").exists()
+    # synthesis on 2 processes gives what one process gave
+    data = json.loads((tmp_path / "out" / "report.json").read_text())
+    alone = json.loads((report[0] / "report.json").read_text())
+    assert data["timing_s"]["workers"] == 2 and alone["timing_s"]["workers"] == 1
+    for key in ("core", "lut_vs_mac", "ablation"):
+        assert _without_runtime(data[key]) == _without_runtime(alone[key])
+
+
+def _without_runtime(value):
+    if isinstance(value, dict):
+        return {
+            k: _without_runtime(v) for k, v in value.items() if k not in ("runtime", "provenance")
+        }
+    if isinstance(value, list):
+        return [_without_runtime(v) for v in value]
+    return value
 
 
 @pytest.mark.parametrize(
@@ -111,6 +128,7 @@ def test_report_cli(tmp_path, report):
     [
         (["--wbits", "5"], "--wbits takes weight widths 1..4 separated by commas, not '5'"),
         (["--levels", "chip"], "--levels takes array and/or dp4, not 'chip'"),
+        (["--jobs", "0"], "--jobs must be at least 1, not 0"),
     ],
 )
 def test_report_usage(tmp_path, args, message):

@@ -30,10 +30,10 @@ def lut(preset, *shape, **kw):
 
 # ---- presets ----------------------------------------------------------------------------------
 def test_every_gpu_fact_has_a_source():
-    for gpu in GPUS.values():
-        facts = {f.name for f in dataclasses.fields(gpu)} - {"name", "sources"}
-        assert set(gpu.sources) == facts, f"{gpu.name}: facts without a source"
-        for key in gpu.sources.values():
+    for chip in GPUS.values():
+        facts = {f.name for f in dataclasses.fields(chip)} - {"name", "sources"}
+        assert set(chip.sources) == facts, f"{chip.name}: facts without a source"
+        for key in chip.sources.values():
             assert all(part in GPU_SOURCES for part in key.split(" + ")), key
 
 
