@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import types
 
-__all__ = ["ABLATION", "BITNET_3B", "BITNET_3B_TC_AREA_MM2", "CLAIMS", "PRECOMPUTE", "SOURCE"]
+__all__ = [
+    "ABLATION", "ARRAY_W1_FP16_AREA_SHARE", "BITNET_3B", "BITNET_3B_TC_AREA_MM2", "CLAIMS",
+    "DP4_W1_FP16_TFLOPS_MM2", "HOROWITZ_2014", "PRECOMPUTE", "SOURCE", "TOPS_PER_W_W1_INT8",
+]  # fmt: skip
 
 SOURCE = "Mo et al., ISCA 2025, arXiv 2408.06003"
 
@@ -54,3 +57,25 @@ CLAIMS = (
     ("LLaMA-2-7B W2: perplexity 7.68 with FP16 tables, 7.69 with INT8 tables", "Table 5"),
 )
 """Headline claims with their location in the paper."""
+
+DP4_W1_FP16_TFLOPS_MM2 = (61.55, 3.39)
+"""Fig. 12: compute density of the W_INT1 A_FP16 LUT DP4 unit and the W_FP16 A_FP16 MAC DP4
+unit, TFLOPs/mm² (28 nm, 1 GHz)."""
+
+ARRAY_W1_FP16_AREA_SHARE = 0.143
+"""Fig. 15: the W_INT1 A_FP16 LUT array's area as a fraction of the MAC array's, at slightly
+higher mpGEMM throughput."""
+
+TOPS_PER_W_W1_INT8 = 63.78
+"""Table 3: the LUT tensor core PE's power efficiency, W_INT1 A_INT8, 28 nm, 0.9 V."""
+
+HOROWITZ_2014 = types.MappingProxyType({
+    "source": "M. Horowitz, \"Computing's energy problem (and what we can do about it)\", "
+              "ISSCC 2014, pp. 10-14, Fig. 1.1.9 (45 nm, 0.9 V)",
+    "node_nm": 45.0,
+    "pj": types.MappingProxyType({
+        "fp16 multiply": 1.1, "fp32 add": 0.9, "int8 multiply": 0.2, "int32 add": 0.1,
+    }),
+})  # fmt: skip
+"""Published energy per operation, to check the order of magnitude of our own (never an input
+of our models)."""

@@ -149,3 +149,60 @@ def test_report_unknown_model(tmp_path):
         result.stderr == "lutsim: error: unknown model 'gpt5': not a preset name or a JSON file\n"
     )
     assert not (tmp_path / "report").exists()  # checked before anything runs or is written
+
+
+def test_energy_check_against_published(report):
+    out, _, _ = report
+    data = json.loads((out / "report.json").read_text())
+    checks = {e["operation"]: e for e in data["energy_check"]}
+    assert set(checks) == {"fp16 multiply", "fp32 add", "int8 MAC (multiply + int32 add)"}
+    fp16 = synth.synthesize("mac-fp16-dense", SMALL.core.replace(act_format="fp16"))
+    add = checks["fp32 add"]
+    assert add["pj"] == synth.energy_per_action(fp16)["acc.fp32_add"] > 0
+    kappa = 180.0 / 45.0
+    assert add["pj_scaled_45nm"] == pytest.approx(add["pj"] / kappa**3, rel=1e-12)
+    assert add["published_pj_45nm"] == 0.9
+    assert checks["int8 MAC (multiply + int32 add)"]["published_pj_45nm"] == pytest.approx(0.3)
+    text = (out / "report.md").read_text()
+    assert "### Beside the paper's published numbers" in text
+    assert "Why the numbers differ:" in text and "1.8 V at 180 nm -> 0.45 V at 45 nm" in text
+
+
+def _pair(level, bits, act, baseline, area, power, density):
+    side = {"macs_per_cycle": 512.0, "energy_pj_per_mac": 10.0}
+    return {"level": level, "weight_bits": bits, "act_format": act, "baseline": baseline,
+            "area_ratio": area, "power_ratio": power, "density_ratio": density,
+            "lut": dict(side), "mac": dict(side)}  # fmt: skip
+
+
+def test_beside_paper_rows_are_our_measurements():
+    from reports.report import _beside_paper
+
+    data = {
+        "lut_vs_mac": [
+            _pair("array", 1, "fp16", "mac-fp16-dense", 0.2, 0.25, 5.0),
+            _pair("dp4", 1, "fp16", "mac-fp16-dense", 0.5, 0.5, 7.5),
+            _pair("array", 1, "int8", "mac-int8", 0.5, 1.25, 2.0),
+        ],
+        "ablation": [
+            {"area_um2": 300.0, "power_mw": 3.0},
+            {"area_um2": 150.0, "power_mw": 2.0},
+        ],
+        "core": {"liberty": {"node_nm": 56.0, "node": "56 nm"}},
+    }
+    rows = {(b["where"], b["against"]): b for b in _beside_paper(data)}
+    assert rows[("§1, §4.2.2", "mac-fp16-dense, array, W1 FP16")]["ours"] == (
+        "area 5.00x, power 4.00x lower"
+    )
+    assert rows[("§1, §4.2.2", "mac-int8, array, W1 INT8")]["ours"] == (
+        "area 2.00x, power 0.80x lower"
+    )
+    assert rows[("Fig. 12", "mac-fp16-dense, DP4")]["ours"].startswith("7.50x")
+    assert rows[("Fig. 12", "mac-fp16-dense, DP4")]["paper"].startswith("18.2x")
+    assert rows[("Fig. 15", "mac-fp16-dense, array")]["ours"].startswith("20.0 % at 1.00x")
+    assert rows[("Table 2", "ablation, INT8 acts")]["ours"] == "2.00x area, 1.50x power"
+    # 10 pJ/MAC = 0.2 TOPS/W; 56 nm -> 28 nm is kappa 2, energy / 8
+    assert rows[("Table 3", "lut-array, array, W1 INT8")]["ours"] == (
+        "0.2 TOPS/W at 56 nm; 1.6 scaled to 28 nm (Dennard)"
+    )
+    assert len(rows) == 6  # none for the baselines the data does not have (mac-fp16, int8-dense)
