@@ -52,6 +52,7 @@ from isa.config import CoreConfig, load_config
 from . import paper
 from .energy import datapath_energy
 from .latency import Phase, decode, lut_core, model_latency, prefill
+from .node_scaling import scale_numbers
 from .provenance import provenance
 
 __all__ = ["ReportSpec", "build_report"]
@@ -123,21 +124,19 @@ def _model_quant(model: str):
     return default_quant(load_model(model))
 
 
-def _lut_vs_mac_jobs(spec: ReportSpec) -> list[tuple[str, CoreConfig]]:
-    from . import synth
-
-    jobs = []
-    for level in spec.levels:
-        for bits in spec.weight_bits:
-            jobs += synth.lut_vs_mac_designs(_level_cfg(spec.core.replace(weight_bits=bits), level))
-    return jobs
+def _lut_vs_mac_cfgs(spec: ReportSpec) -> list[tuple[str, CoreConfig]]:
+    """(level, configuration) of every LUT-vs-MAC comparison of the report."""
+    return [(level, _level_cfg(spec.core.replace(weight_bits=bits), level))
+            for level in spec.levels for bits in spec.weight_bits]  # fmt: skip
 
 
 def _synthesis_jobs(spec: ReportSpec) -> list[tuple[str, CoreConfig]]:
     """Every (design, configuration) the report synthesizes, each once, the largest first."""
     from . import synth
 
-    jobs = [("core", spec.core), *_lut_vs_mac_jobs(spec)]
+    jobs = [("core", spec.core)]
+    for _, cfg in _lut_vs_mac_cfgs(spec):
+        jobs += synth.lut_vs_mac_designs(cfg)
     jobs += [(name, _ablation_cfg(spec)) for name in synth.ABLATION]
     jobs += [_priced(spec, m, p)[:2] for m in spec.models for p in spec.presets]
     unique = list(dict.fromkeys((d, c.mnemonic, c) for d, c in jobs))
@@ -221,11 +220,8 @@ def measure(spec: ReportSpec, progress: Progress | None = None, workers: int = 1
     core = synth.synthesize("core", spec.core, **options)
     data["core"] = core.to_dict()
     data["lut_vs_mac"] = []
-    for level in spec.levels:
-        for bits in spec.weight_bits:
-            cfg = _level_cfg(spec.core.replace(weight_bits=bits), level)
-            for row in synth.lut_vs_mac(cfg, **options):
-                data["lut_vs_mac"].append({"level": level, **row})
+    for level, cfg in _lut_vs_mac_cfgs(spec):
+        data["lut_vs_mac"] += [{"level": level, **row} for row in synth.lut_vs_mac(cfg, **options)]
     data["ablation"] = synth.ablation(_ablation_cfg(spec), **options)
     data["scaled"] = _scaled(spec, core, data["lut_vs_mac"], options)
     data["energy"] = []
@@ -361,18 +357,20 @@ def _beside_paper(data: dict[str, Any]) -> list[dict[str, Any]]:
         )
     r = _row(data, "array", 1, "mac-int8") or _row(data, "dp4", 1, "mac-int8")
     if r:
-        tops_w = 2 / r["lut"]["energy_pj_per_mac"]  # 2 ops per MAC; 1 pJ/MAC = 2 TOPS/W
-        kappa = (
-            data["core"]["liberty"]["node_nm"] / 28.0
-            if data["core"]["liberty"]["node_nm"]
-            else None
-        )
-        scaled = f"; {tops_w * kappa**3:.4g} scaled to 28 nm (Dennard)" if kappa else ""
+        pj = r["lut"]["energy_pj_per_mac"]
+        tops_w = 2 / pj  # 2 ops per MAC; 1 pJ/MAC = 2 TOPS/W
+        node = data["core"]["liberty"]["node_nm"]
+        scaled = f"; {2 / _scaled_pj(pj, node, 28.0):.4g} scaled to 28 nm (Dennard)" if node else ""
         add("power efficiency of the LUT tensor core, W_INT1 A_INT8", "Table 3",
             f"{paper.TOPS_PER_W_W1_INT8} TOPS/W (28 nm, 0.9 V)",
             f"{tops_w:.4g} TOPS/W at {data['core']['liberty']['node']}{scaled}",
             f"lut-array, {r['level']}, W1 INT8")  # fmt: skip
     return out
+
+
+def _scaled_pj(pj: float, from_nm: float, to_nm: float) -> float:
+    """``pj`` scaled from ``from_nm`` to ``to_nm`` by :mod:`reports.node_scaling`'s model."""
+    return scale_numbers({"energy_pj_per_cycle": pj}, from_nm, to_nm)["energy_pj_per_cycle"]
 
 
 def _energy_check(spec: ReportSpec, data: dict[str, Any], options) -> list[dict[str, Any]]:
@@ -395,8 +393,7 @@ def _energy_check(spec: ReportSpec, data: dict[str, Any], options) -> list[dict[
         pj = synth.energy_per_action(result).get(action)
         if pj is None:
             continue
-        kappa = node / pub["node_nm"] if node else None
-        scaled = pj / kappa**3 if kappa else None
+        scaled = _scaled_pj(pj, node, pub["node_nm"]) if node else None
         published = sum(pub["pj"][t] for t in theirs)
         out.append({"operation": label, "design": f"mac-{fmt}-dense {cfg.mnemonic}",
                     "action": action, "pj": pj, "pj_scaled_45nm": scaled,
