@@ -15,12 +15,9 @@ import json
 import platform
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from compiler.driver import compile_model  # noqa: E402
-from isa.config import load_config  # noqa: E402
+from lutsim.compiler.driver import compile_model
+from lutsim.isa.config import load_config
 
 GOAL_S = 10.0
 

@@ -15,16 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from isa.config import load_config  # noqa: E402
-from isa.gemm import lut_gemm, random_problem  # noqa: E402
+from lutsim.isa.config import load_config
+from lutsim.isa.gemm import lut_gemm, random_problem
 
 
 def best_of(repeat: int, fn):

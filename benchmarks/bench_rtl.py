@@ -19,21 +19,18 @@ import json
 import os
 import platform
 import resource
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
-from hw.simulate import run_amaranth  # noqa: E402
-from hw.verilator import executable, run_verilator  # noqa: E402
-from isa.config import load_config  # noqa: E402
-from isa.gemm import lower, random_problem  # noqa: E402
-from isa.golden import precompute_tables, weight_indices  # noqa: E402
-from isa.timing import schedule  # noqa: E402
+from lutsim.hw.simulate import run_amaranth  # noqa: E402
+from lutsim.hw.verilator import executable, run_verilator  # noqa: E402
+from lutsim.isa.config import load_config  # noqa: E402
+from lutsim.isa.gemm import lower, random_problem  # noqa: E402
+from lutsim.isa.golden import precompute_tables, weight_indices  # noqa: E402
+from lutsim.isa.timing import schedule  # noqa: E402
 
 GOAL_CYCLES_PER_S = 100_000
 

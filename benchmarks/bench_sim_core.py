@@ -14,20 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import simpy
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from isa.config import load_config  # noqa: E402
-from isa.gemm import lower, random_problem  # noqa: E402
-from isa.golden import precompute_tables, weight_indices  # noqa: E402
-from isa.timing import Stalls, schedule  # noqa: E402
-from sim.core import run_core  # noqa: E402
+from lutsim.isa.config import load_config
+from lutsim.isa.gemm import lower, random_problem
+from lutsim.isa.golden import precompute_tables, weight_indices
+from lutsim.isa.timing import Stalls, schedule
+from lutsim.sim.core import run_core
 
 
 def main(argv=None) -> int:

@@ -21,17 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import simpy
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from sim.gpu import simulate  # noqa: E402
-from sim.presets import GPUS  # noqa: E402
+from lutsim.sim.gpu import simulate
+from lutsim.sim.presets import GPUS
 
 LLAMA2_7B = {"hidden": 4096, "intermediate": 11008, "layers": 32, "heads": 32, "kv_heads": 32}
 LLAMA2_13B = {"hidden": 5120, "intermediate": 13824, "layers": 40, "heads": 40, "kv_heads": 40}

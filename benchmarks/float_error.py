@@ -14,13 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from isa.config import CoreConfig  # noqa: E402
-from isa.gemm import random_problem, run_gemm  # noqa: E402
+from lutsim.isa.config import CoreConfig
+from lutsim.isa.gemm import random_problem, run_gemm
 
 # fmt: off
 PATHS = (  # act format, table format, accumulator

@@ -6,7 +6,7 @@ For each model (default quantization: W2 INT8 for LLaMA, ternary INT8 for BitNet
 (batch 1, 2048 tokens) and decode (1 new token per sequence, context 2048) at batch 1 to 4096.
 Per preset: the linear layers (GEMMs + table precompute, the part the tensor core changes), the
 precompute alone fused and separate, and the whole pass (attention, LM head and element-wise
-work by their rooflines; see :mod:`reports.latency`). Times in microseconds; the wall time of
+work by their rooflines; see :mod:`lutsim.reports.latency`). Times in microseconds; the wall time of
 the whole table is printed last. Memory capacity is not modeled: at large batch the KV cache of
 a 2048-token context exceeds any one GPU, so the totals there are rooflines of the traffic, not
 a deployment.
@@ -18,11 +18,8 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from reports.latency import decode, model_latency, prefill  # noqa: E402
+from lutsim.reports.latency import decode, model_latency, prefill
 
 BATCHES = (1, 16, 256, 1024, 4096)
 

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from isa._io import atomic_write_text
-from isa.config import CoreConfig, load_config
+from lutsim.isa._io import atomic_write_text
+from lutsim.isa.config import CoreConfig, load_config
 
 from .ir import Cost, LutGemm, Module, Op, Precompute, Workload
 from .model import ModelConfig, load_model
@@ -67,7 +67,7 @@ def compile_model(
 ) -> CompiledModel:
     """Compile ``model`` (a :class:`ModelConfig`, preset name or ``config.json`` path) for the
     core ``cfg`` (default: the default preset) with ``quant`` applied to it (a spec, its text
-    form, or None for :func:`compiler.quant.default_quant`).
+    form, or None for :func:`lutsim.compiler.quant.default_quant`).
 
     ``tokens`` rows per GEMM attend to ``context`` tokens (default: ``tokens``, a prefill).
     ``weights`` (optional) maps each LUT GEMM's name to float weights ``[N, K]`` (quantized

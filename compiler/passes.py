@@ -15,7 +15,7 @@ account             FLOPs, lookups, instructions, cycles and bytes of every oper
 Tiling rule (``tile``)
 ----------------------
 The core tile is ``cfg.m x cfg.n`` outputs over the whole K, accumulated in one accumulator
-register per chunk (:mod:`compiler.program`). Tiles are grouped into blocks of ``bm x bn``
+register per chunk (:mod:`lutsim.compiler.program`). Tiles are grouped into blocks of ``bm x bn``
 tiles (one per tensor core of an SM, advancing through K together) whose tables and weights
 are staged in an on-chip buffer of ``buffer_kib`` (default 48 KiB: an A100 SM's 192 KB of
 L1/shared memory over its 4 tensor cores), ``kb`` groups of K at a time:
@@ -45,7 +45,7 @@ import math
 from collections import Counter
 from collections.abc import Callable
 
-from isa.config import CoreConfig
+from lutsim.isa.config import CoreConfig
 
 from .ir import ELEMENTWISE, Cost, Linear, LutGemm, Module, Node, Op, Precompute
 from .program import ADDRESS_WORDS, LoopProgram

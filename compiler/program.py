@@ -10,7 +10,7 @@ in ``C`` chunks (quantization groups). Memory of one GEMM (32-bit words)::
 
 The program is the loop nest below, whose instruction fields are affine in the loop variables
 (register fields are then taken modulo the register count, so loads rotate through the
-registers and overlap the datapath). For one tile it is exactly :func:`isa.gemm.tile_program`
+registers and overlap the datapath). For one tile it is exactly :func:`lutsim.isa.gemm.tile_program`
 on the tile's own memory image (its tables, its weights, its outputs, in that order)::
 
     for (i, j) in tiles, block by block:            # row tile i, column tile j
@@ -36,10 +36,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from isa.config import CoreConfig
-from isa.encoding import Instr
-from isa.executor import execute, new_machine
-from isa.golden import pack_tables, unpack_acc
+from lutsim.isa.config import CoreConfig
+from lutsim.isa.encoding import Instr
+from lutsim.isa.executor import execute, new_machine
+from lutsim.isa.golden import pack_tables, unpack_acc
 
 __all__ = [
     "Affine",
@@ -178,7 +178,7 @@ class LoopProgram:
     """The program of one GEMM shape: tiles, blocks, memory layout and the tile loop nest.
 
     ``block_rows x block_cols`` tiles form a block whose tables and weights are staged on chip
-    together, ``slab_groups`` groups at a time (the capacity rule of :mod:`compiler.passes`);
+    together, ``slab_groups`` groups at a time (the capacity rule of :mod:`lutsim.compiler.passes`);
     tiles are visited block by block."""
 
     cfg: CoreConfig
@@ -259,7 +259,7 @@ class LoopProgram:
         return list(expand(self.cfg, self.body, {"i": i, "j": j}))
 
     def tile_program(self) -> list[Instr]:
-        """The program every tile runs on its own image (== :func:`isa.gemm.tile_program`)."""
+        """The program every tile runs on its own image (== :func:`lutsim.isa.gemm.tile_program`)."""
         local = tile_body(self.cfg, self.groups, self.chunks, self.tile_layout)
         return list(expand(self.cfg, local, {"i": 0, "j": 0}))
 
@@ -359,7 +359,7 @@ class LoopProgram:
 
 
 def pack_table_region(cfg: CoreConfig, entries: np.ndarray) -> np.ndarray:
-    """Table entries ``[M, G, E]`` (from :func:`isa.golden.precompute_tables`) -> the table
+    """Table entries ``[M, G, E]`` (from :func:`lutsim.isa.golden.precompute_tables`) -> the table
     region of a GEMM's memory: words ``[MT, G, table_fragment_words]`` (rows padded with 0)."""
     rows, groups, size = entries.shape
     row_tiles = math.ceil(rows / cfg.m)

@@ -15,9 +15,9 @@ Weight quantization (float weights ``W[N, K]`` -> codes, scale, zero point)
 * **Absmean ternary** (BitNet b1.58): ``s = mean |W|`` over the whole matrix (or each group),
   ``q = clip(round(W / s), -1, 1) + 1``, zero point 1.
 
-Preprocessing for the core reuses :mod:`isa.golden`: bit planes with weight reinterpretation
-and offline inversion (:func:`isa.golden.weight_indices`), fragments packed by
-:func:`isa.golden.pack_weights`.
+Preprocessing for the core reuses :mod:`lutsim.isa.golden`: bit planes with weight reinterpretation
+and offline inversion (:func:`lutsim.isa.golden.weight_indices`), fragments packed by
+:func:`lutsim.isa.golden.pack_weights`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from isa.config import ACT_FORMATS, CoreConfig
-from isa.golden import pack_weights, weight_indices
+from lutsim.isa.config import ACT_FORMATS, CoreConfig
+from lutsim.isa.golden import pack_weights, weight_indices
 
 __all__ = [
     "QuantSpec",

@@ -4,27 +4,27 @@ Forward passes over the same random tokens share every non-LUT operator (float64
 differ only in how the mpGEMMs are computed:
 
 * **compiled**: the precompute packs tables into each GEMM's table region, the compact
-  programs run tile by tile through the golden executor (:mod:`isa.executor`) on the memory
+  programs run tile by tile through the golden executor (:mod:`lutsim.isa.executor`) on the memory
   images the compiler laid out, and the stored accumulators go through the dequantization
-  epilogue (:func:`isa.golden.epilogue`);
-* **reference**: the dequantization reference (:func:`isa.golden.reference`) of the same
+  epilogue (:func:`lutsim.isa.golden.epilogue`);
+* **reference**: the dequantization reference (:func:`lutsim.isa.golden.reference`) of the same
   quantized weights on the same quantized activations;
-* **golden** (float paths): the vectorized LUT algorithm of :mod:`isa.golden`
-  (:func:`isa.golden.precompute_tables`, :func:`isa.golden.accumulate`, the epilogue).
+* **golden** (float paths): the vectorized LUT algorithm of :mod:`lutsim.isa.golden`
+  (:func:`lutsim.isa.golden.precompute_tables`, :func:`lutsim.isa.golden.accumulate`, the epilogue).
 
 Activations entering a GEMM are quantized per token by absmax (``s = max |x| / (2^(b-1) - 1)``,
 BitNet's rule) for integer formats and rounded (RNE) to float formats.
 
 Checks. Every GEMM of the compiled pass, on its own inputs: the stored accumulators equal the
 LUT algorithm bit for bit, and the outputs equal the reference exactly on exact paths (integer
-tables) or lie within :func:`isa.golden.error_bound` elsewhere. The logits must be **equal**
+tables) or lie within :func:`lutsim.isa.golden.error_bound` elsewhere. The logits must be **equal**
 to the reference's on exact paths (``bound`` 0). On float paths (float activations or tables,
 INT8 table quantization) they must equal the golden pass's bit for bit, and their distance to
 the reference is reported (``residual``) without a logits-level bound (``bound`` None): a
 worst-case bound carried through softmax, norms and activation re-quantization grows past the
 logits themselves within one block, so the a-priori bounds are enforced per GEMM instead.
 
-``tiny=True`` first shrinks the model by :func:`compiler.model.tiny` (group sizes become at
+``tiny=True`` first shrinks the model by :func:`lutsim.compiler.model.tiny` (group sizes become at
 most 32) and runs 8 tokens.
 """
 
@@ -36,10 +36,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from isa.config import CoreConfig, load_config
-from isa.formats import Format, quantize
-from isa.gemm import check_int32, make_problem
-from isa.golden import (
+from lutsim.isa.config import CoreConfig, load_config
+from lutsim.isa.formats import Format, quantize
+from lutsim.isa.gemm import check_int32, make_problem
+from lutsim.isa.golden import (
     accumulate,
     chunk_dots,
     epilogue,
@@ -352,7 +352,7 @@ def verify(
     seed: int = 0,
     tokens: int = 8,
 ) -> VerifyResult:
-    """Compile ``model`` (shrunk by :func:`compiler.model.tiny` when ``tiny``) with random
+    """Compile ``model`` (shrunk by :func:`lutsim.compiler.model.tiny` when ``tiny``) with random
     weights, run ``tokens`` random tokens through the compiled programs and through the
     reference, and compare the logits (see the module docstring)."""
     if not isinstance(model, ModelConfig):

@@ -8,7 +8,7 @@ from amaranth import Module, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from isa.config import CoreConfig
+from lutsim.isa.config import CoreConfig
 
 __all__ = [
     "AddArray",
@@ -100,7 +100,7 @@ class AddArray(wiring.Component):
     activations of its row whose code bit b (of its column) is 1, and accumulates the sum
     shifted left by b: ``acc += (sum_k bit_b(q_k) a_k) << b`` in int32 (wraps). A step (one
     K-group) thus adds ``sum_k a_k q_k``; the zero point is left to the epilogue, as in the
-    LUT core without symmetrization. Semantics: :func:`isa.baselines.add_array`, bit for bit.
+    LUT core without symmetrization. Semantics: :func:`lutsim.isa.baselines.add_array`, bit for bit.
 
     Parameters: ``cfg`` — the tile (M, N, K, weight bits B); activations int8 or int16,
     anything else raises ValueError.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 
-from isa.config import CoreConfig
+from lutsim.isa.config import CoreConfig
 
 from .add_array import bit_serial_signature, check_int_activations, hold_step
 
@@ -23,7 +23,7 @@ class ConvLutArray(wiring.Component):
     registers). In the cycle of plane b each column of the unit looks up ``T[i]`` with the
     index ``i = sum_l bit_b(q_l) << l`` of its K codes (a 2^K:1 multiplexer; no negation) and
     accumulates it shifted left by b in int32 (wraps). A step thus adds ``sum_k a_k q_k``; the
-    zero point is left to the epilogue. Semantics: :func:`isa.baselines.conv_lut`, bit for bit.
+    zero point is left to the epilogue. Semantics: :func:`lutsim.isa.baselines.conv_lut`, bit for bit.
 
     Parameters:
         ``cfg``                the tile (M, N, K, weight bits B); activations int8 or int16.
@@ -43,7 +43,7 @@ class ConvLutArray(wiring.Component):
         ``o_busy``   Out(1)                                           planes are in flight
         ``o_acc``    Out(ArrayLayout(ArrayLayout(32, N), M))          int32 accumulators
 
-    Timing: as :class:`hw.add_array.AddArray` — initiation interval B cycles; latency B + 1
+    Timing: as :class:`lutsim.hw.add_array.AddArray` — initiation interval B cycles; latency B + 1
     cycles (a step accepted in cycle c is registered, planes run in c + 1 .. c + B, the result
     is in ``o_acc`` in cycle c + B + 1).
     """

@@ -1,4 +1,4 @@
-"""The LUT tensor core: decodes and executes LMMA programs (see :mod:`isa.encoding`).
+"""The LUT tensor core: decodes and executes LMMA programs (see :mod:`lutsim.isa.encoding`).
 
 Top-level ports (all synchronous to ``clk``; ``rst`` is synchronous, active high)
 -------------------------------------------------------------------------------
@@ -25,7 +25,7 @@ Memory answers reads combinationally, in the same cycle (a zero-latency port; pu
 front for anything slower and hold ``i_rd_valid`` low until it has data). Unused lanes of a
 partial beat carry don't-care data on reads and are masked on writes.
 
-Timing (the contract of :mod:`isa.config`, for the RTL and the cycle model alike)
+Timing (the contract of :mod:`lutsim.isa.config`, for the RTL and the cycle model alike)
 --------------------------------------------------------------------------------
 An instruction accepted in cycle ``c`` executes in cycles ``c+1 .. c+L`` (L its latency:
 ``CoreConfig.latency_cycles``; lmma one bit plane per cycle, loads and stores one beat per
@@ -43,8 +43,8 @@ from amaranth import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from isa.config import CoreConfig
-from isa.encoding import OPCODES, WORD_BITS
+from lutsim.isa.config import CoreConfig
+from lutsim.isa.encoding import OPCODES, WORD_BITS
 
 from .acc_regs import AccumulatorRegisters
 from .decoder import Decoder
@@ -59,7 +59,7 @@ OP = {name: opcode.code for name, opcode in OPCODES.items()}
 
 def check_buildable(cfg) -> None:
     """Reject what the RTL cannot build, with a one-line reason. Every configuration that
-    :class:`isa.config.CoreConfig` accepts is buildable; anything else is not."""
+    :class:`lutsim.isa.config.CoreConfig` accepts is buildable; anything else is not."""
     if not isinstance(cfg, CoreConfig):
         raise ValueError(f"the LUT core is built from a CoreConfig, not {type(cfg).__name__}")
 

@@ -1,4 +1,4 @@
-"""LMMA instruction decoder, derived from the field table of :mod:`isa.encoding`."""
+"""LMMA instruction decoder, derived from the field table of :mod:`lutsim.isa.encoding`."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from amaranth import Module, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from isa.config import CoreConfig
-from isa.encoding import FIELDS, OPCODES, WORD_BITS, Instr, encode
+from lutsim.isa.config import CoreConfig
+from lutsim.isa.encoding import FIELDS, OPCODES, WORD_BITS, Instr, encode
 
 __all__ = ["INSTR_LAYOUT", "Decoder"]
 

@@ -6,7 +6,7 @@ from amaranth import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from isa.config import CoreConfig
+from lutsim.isa.config import CoreConfig
 
 from .add_array import tree_sum
 
@@ -17,7 +17,7 @@ class DenseMacArray(wiring.Component):
     """The MAC datapath of a conventional tensor core, of the LUT core's tile size: weights are
     dequantized before they reach it (in software or another unit), so both operands are full
     INT8 (or FP16) values and no synthesis tool can narrow the multipliers, unlike
-    :class:`hw.mac_array.MacArray`, whose ``q - z`` front end spans B + 1 bits.
+    :class:`lutsim.hw.mac_array.MacArray`, whose ``q - z`` front end spans B + 1 bits.
 
     ========== ===================================== =========================================
     act        multiply                              accumulate

@@ -3,7 +3,7 @@
 :func:`export_verilog` returns the Verilog of ``hw.core.LutCore(cfg)`` (one file, every submodule
 named after the top module) behind a header comment that makes the file self-describing: the
 configuration, the ``lmma`` mnemonic it executes, the latency of every instruction, the tool
-versions that produced it, and the top-level ports with their meaning (from :mod:`hw.core`).
+versions that produced it, and the top-level ports with their meaning (from :mod:`lutsim.hw.core`).
 The text is deterministic: the same configuration and tools give the same bytes.
 
 :func:`fusesoc_core` returns a FuseSoC CAPI2 description of such a file, with a ``default``
@@ -22,8 +22,8 @@ from pathlib import Path
 
 from amaranth.hdl import Shape
 
-from isa._io import atomic_write_text
-from isa.config import CoreConfig
+from lutsim.isa._io import atomic_write_text
+from lutsim.isa.config import CoreConfig
 
 from . import core, vlbuild
 
@@ -69,7 +69,7 @@ def _check_top(top: str) -> None:
 
 
 def _documented_ports() -> dict[str, str]:
-    """Port name -> meaning, from the port table in the docstring of :mod:`hw.core`."""
+    """Port name -> meaning, from the port table in the docstring of :mod:`lutsim.hw.core`."""
     return {
         match.group(1): match.group(2)
         for line in (core.__doc__ or "").splitlines()

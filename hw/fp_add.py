@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from isa.formats import Format
+from lutsim.isa.formats import Format
 
 from .fp_common import float_format, normalize, round_pack, select, shift_right_sticky, unpack
 
@@ -19,7 +19,7 @@ class FPAdd(wiring.Component):
     Parameters
     ----------
     fmt : Format or str
-        A float format of :mod:`isa.formats` (fp8_e4m3, fp8_e5m2, fp16, fp32); operands and sum
+        A float format of :mod:`lutsim.isa.formats` (fp8_e4m3, fp8_e5m2, fp16, fp32); operands and sum
         share it.
 
     Members
@@ -29,7 +29,7 @@ class FPAdd(wiring.Component):
     o_sum : Out(fmt.bits)
         Sum bit pattern, valid in the same cycle (purely combinational, latency 0 cycles).
 
-    Policy (that of :mod:`isa.formats`): subnormals in and out; ``x + (-x) = +0``,
+    Policy (that of :mod:`lutsim.isa.formats`): subnormals in and out; ``x + (-x) = +0``,
     ``(-0) + (-0) = -0``; ``Inf + Inf = Inf``, ``Inf - Inf`` and any NaN operand give the
     canonical NaN; a sum beyond the largest finite value after rounding gives ``±Inf``
     (canonical NaN in fp8_e4m3). Equal, bit for bit, to numpy float16/float32 addition.

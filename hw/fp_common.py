@@ -14,7 +14,7 @@ of bias ``b`` has the value ``sig / 2^(w-1) * 2^(exp - b)``: the top bit weighs 
 Bits below the rounding position may be collapsed into bit 0 ("sticky"); that keeps round to
 nearest even exact as long as at least two bits lie below the kept ones.
 
-The rules follow THE POLICY of :mod:`isa.formats`: round to nearest even, subnormals in and
+The rules follow THE POLICY of :mod:`lutsim.isa.formats`: round to nearest even, subnormals in and
 out, signed zero, overflow to Inf (NaN in fp8_e4m3), canonical NaN.
 """
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
 
-from isa.formats import Format, format_by_name
+from lutsim.isa.formats import Format, format_by_name
 
 __all__ = [
     "Unpacked",

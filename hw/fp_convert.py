@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from isa.formats import Format
+from lutsim.isa.formats import Format
 
 from .fp_common import float_format, normalize, round_pack, select, unpack
 
@@ -30,7 +30,7 @@ class FPConvert(wiring.Component):
     o_b : Out(dst.bits)
         Converted bit pattern, valid in the same cycle (purely combinational, latency 0 cycles).
 
-    Policy (that of :mod:`isa.formats`): the sign is kept, also for zero and Inf; subnormals in
+    Policy (that of :mod:`lutsim.isa.formats`): the sign is kept, also for zero and Inf; subnormals in
     and out; a value beyond the largest finite value of ``dst`` after rounding gives ``±Inf``
     (canonical NaN when ``dst`` is fp8_e4m3, also for Inf inputs); NaN gives the canonical NaN
     of ``dst``.

@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from isa.formats import Format
+from lutsim.isa.formats import Format
 
 from .fp_common import float_format, normalize, round_pack, select, unpack
 
@@ -32,7 +32,7 @@ class FPMul(wiring.Component):
     o_product : Out(dst.bits)
         Product bit pattern, valid in the same cycle (purely combinational, latency 0 cycles).
 
-    Policy (that of :mod:`isa.formats`): the sign is the XOR of the operand signs, also for zero
+    Policy (that of :mod:`lutsim.isa.formats`): the sign is the XOR of the operand signs, also for zero
     and Inf results; subnormals in and out; ``Inf * 0`` and any NaN operand give the canonical
     NaN of ``dst``; Inf times a nonzero number is Inf; a product beyond the largest finite value
     of ``dst`` after rounding gives ``±Inf`` (canonical NaN when ``dst`` is fp8_e4m3, also for

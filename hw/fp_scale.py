@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from isa.formats import Format
+from lutsim.isa.formats import Format
 
 from .fp_common import float_format, normalize, round_pack, select, unpack
 
@@ -33,7 +33,7 @@ class FPScale(wiring.Component):
     o_b : Out(fmt.bits)
         Scaled bit pattern, valid in the same cycle (purely combinational, latency 0 cycles).
 
-    Policy (that of :mod:`isa.formats`): exact unless the result is beyond the largest finite
+    Policy (that of :mod:`lutsim.isa.formats`): exact unless the result is beyond the largest finite
     value, which gives ``±Inf`` (canonical NaN in fp8_e4m3); subnormal inputs renormalize;
     zeros and Inf keep their sign; NaN gives the canonical NaN.
     """

@@ -6,14 +6,14 @@ from amaranth import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from isa.config import CoreConfig
+from lutsim.isa.config import CoreConfig
 
 __all__ = ["LookupUnit"]
 
 
 class LookupUnit(wiring.Component):
     """Mux + negate for one table row and one weight index (the offline-inverted index of
-    :mod:`isa.golden`).
+    :mod:`lutsim.isa.golden`).
 
     Parameters: ``cfg`` — the core configuration.
 

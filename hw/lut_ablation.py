@@ -6,7 +6,7 @@ from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from isa.config import CoreConfig
+from lutsim.isa.config import CoreConfig
 
 from .add_array import check_int_activations
 
@@ -40,7 +40,7 @@ class LutAblationArray(wiring.Component):
                    (bit l of ``j | 2^(K-1)``), 2^(K-1)      XOR NOT msb, per column), then
                    entries, an adder network per unit       2^(K-1):1 mux and negate
     inverted       as symmetrized                           offline-inverted index
-                                                            (:func:`isa.golden.weight_indices`):
+                                                            (:func:`lutsim.isa.golden.weight_indices`):
                                                             mux and negate
     precomputed    from ``i_tables`` (software), one table  as inverted
                    per row shared by its N units
@@ -69,7 +69,7 @@ class LutAblationArray(wiring.Component):
         ``i_plane``   In(range(max(B, 2)))                           the plane b
         ``o_acc``     Out(ArrayLayout(ArrayLayout(32, N), M))        int32 accumulators
 
-    Timing: initiation interval 1 cycle, latency 1 cycle (as :class:`hw.lut_tile.LutTile`).
+    Timing: initiation interval 1 cycle, latency 1 cycle (as :class:`lutsim.hw.lut_tile.LutTile`).
     Registers: the M x N x 32 accumulator bits only.
     """
 

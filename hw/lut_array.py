@@ -6,7 +6,7 @@ from amaranth import Module
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from isa.config import CoreConfig
+from lutsim.isa.config import CoreConfig
 
 from .lookup import LookupUnit
 from .shift_acc import ShiftAccumulate

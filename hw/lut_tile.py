@@ -6,7 +6,7 @@ from amaranth import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from isa.config import CoreConfig
+from lutsim.isa.config import CoreConfig
 
 from .lut_array import LutArray
 
@@ -14,8 +14,8 @@ __all__ = ["LutTile"]
 
 
 class LutTile(wiring.Component):
-    """:class:`hw.lut_array.LutArray` behind M x N accumulator registers, framed like the
-    baseline arrays (:class:`hw.mac_array.MacArray`): operands come straight from the ports,
+    """:class:`lutsim.hw.lut_array.LutArray` behind M x N accumulator registers, framed like the
+    baseline arrays (:class:`lutsim.hw.mac_array.MacArray`): operands come straight from the ports,
     there are no register files and no decoder. It is what an ``lmma`` exercises in the core,
     one bit plane per cycle, and what synthesis compares with the MAC array.
 

@@ -6,8 +6,8 @@ from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from isa.config import CoreConfig
-from isa.formats import to_bits
+from lutsim.isa.config import CoreConfig
+from lutsim.isa.formats import to_bits
 
 from .add_array import tree_sum
 
@@ -32,7 +32,7 @@ class MacArray(wiring.Component):
     ========== ============================ ============================================
 
     ``fp16(q - z)`` is exact, and so is every fp16 x fp16 product in fp32. The semantics are
-    :func:`isa.baselines.mac_int` and :func:`isa.baselines.mac_fp16`, bit for bit.
+    :func:`lutsim.isa.baselines.mac_int` and :func:`lutsim.isa.baselines.mac_fp16`, bit for bit.
 
     Parameters: ``cfg`` — the tile (M, N, K, weight bits) and formats; activations int8, int16
     or fp16; fp16 needs fp32 accumulation. Anything else raises ValueError.

@@ -6,7 +6,7 @@ from amaranth import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from isa.config import CoreConfig
+from lutsim.isa.config import CoreConfig
 
 __all__ = ["ShiftAccumulate"]
 
@@ -24,7 +24,7 @@ class ShiftAccumulate(wiring.Component):
 
     Integer: ``acc + (value << b)`` modulo 2^32 (shift + add). Float: the entry is widened to the
     accumulator format (exact), its exponent raised by b (exact, or Inf on overflow), then one
-    round-to-nearest-even addition — bit for bit the ``plane_step`` of :mod:`isa.golden`.
+    round-to-nearest-even addition — bit for bit the ``plane_step`` of :mod:`lutsim.isa.golden`.
 
     Latency: 0 cycles (combinational).
     """

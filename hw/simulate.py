@@ -1,6 +1,6 @@
-"""Run LMMA programs on the RTL: Amaranth's simulator here, Verilator in :mod:`hw.verilator`.
+"""Run LMMA programs on the RTL: Amaranth's simulator here, Verilator in :mod:`lutsim.hw.verilator`.
 
-Both engines drive the same protocol (:mod:`isa.timing`): a host offering the program's words
+Both engines drive the same protocol (:mod:`lutsim.isa.timing`): a host offering the program's words
 in order, a zero-latency word-addressed memory (reads past its end return 0, writes past it are
 dropped), and optional stall patterns. They return the final memory, the cycle count and the
 issue cycle of every instruction, so the cycle model can be held to them.
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from isa.config import CoreConfig
-from isa.encoding import Instr, encode
-from isa.timing import Stalls
+from lutsim.isa.config import CoreConfig
+from lutsim.isa.encoding import Instr, encode
+from lutsim.isa.timing import Stalls
 
 __all__ = ["RtlRun", "amaranth_runner", "run_amaranth"]
 
@@ -96,7 +96,7 @@ def run_amaranth(
 
 
 def amaranth_runner(cfg: CoreConfig, program, memories: np.ndarray):
-    """A :data:`isa.gemm.Runner`: every tile's memory through the Amaranth simulation."""
+    """A :data:`lutsim.isa.gemm.Runner`: every tile's memory through the Amaranth simulation."""
     runs = run_amaranth(cfg, [(program, memory) for memory in memories])
     if any(run.error for run in runs):
         raise ValueError("the core flagged an illegal instruction")

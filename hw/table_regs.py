@@ -6,7 +6,7 @@ from amaranth import Module, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from isa.config import CoreConfig
+from lutsim.isa.config import CoreConfig
 
 __all__ = ["TableRegisters"]
 
@@ -29,7 +29,7 @@ class TableRegisters(wiring.Component):
         ``i_rd_reg``  In(4)    register read
         ``o_tables``  Out(ArrayLayout(ArrayLayout(table bits, E), M))  its M tables
 
-    Fragment word ``m * E + j`` is entry j of table m (:mod:`isa.golden`). Latency: writes take
+    Fragment word ``m * E + j`` is entry j of table m (:mod:`lutsim.isa.golden`). Latency: writes take
     effect at the next clock edge; reads are combinational.
     """
 

@@ -1,7 +1,7 @@
-"""Run LMMA programs on the exported Verilog of :class:`hw.core.LutCore` under Verilator.
+"""Run LMMA programs on the exported Verilog of :class:`lutsim.hw.core.LutCore` under Verilator.
 
-The same host as :func:`hw.simulate.run_amaranth`, cycle for cycle (the protocol of
-:mod:`isa.timing`), written in C++ around the Verilated core: per cycle the host offers the next
+The same host as :func:`lutsim.hw.simulate.run_amaranth`, cycle for cycle (the protocol of
+:mod:`lutsim.isa.timing`), written in C++ around the Verilated core: per cycle the host offers the next
 word unless ``stalls.instr[c]``, drives the read beat from a zero-latency memory at
 ``o_rd_addr`` (0 past its end) with ``i_rd_valid = !stalls.read[c]``, sets
 ``i_wr_ready = !stalls.write[c]``, records the handshake, performs the masked write (dropped
@@ -18,7 +18,7 @@ One process runs every job: the host exchanges binary files with it in a tempora
     runs.bin       u64  per job: cycles, error flag, then the issue cycle of every word
     final.bin      u32  the final memory images, back to back
 
-The executable is built by :func:`hw.vlbuild.build` per configuration (and again with
+The executable is built by :func:`lutsim.hw.vlbuild.build` per configuration (and again with
 ``--trace`` when a VCD is asked for) and cached; a second, cheaper cache maps the configuration
 and the source of ``hw`` and ``isa`` to that executable, so a warm call skips elaboration.
 """
@@ -34,8 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from isa.config import CoreConfig
-from isa.timing import Stalls
+from lutsim.isa.config import CoreConfig
+from lutsim.isa.timing import Stalls
 
 from . import vlbuild
 from .simulate import RtlRun, _words
@@ -272,7 +272,7 @@ def run_verilator(
 ) -> list[RtlRun]:
     """Run each ``(program, memory)`` of ``jobs`` on one Verilated ``LutCore(cfg)``, one after
     the other (each job's cycles and stalls count from its start); the same results as
-    :func:`hw.simulate.run_amaranth`. With ``vcd``, every job's waveform is written there."""
+    :func:`lutsim.hw.simulate.run_amaranth`. With ``vcd``, every job's waveform is written there."""
     jobs = list(jobs)
     encoded: dict[int, np.ndarray] = {}  # GEMM tiles share one program: encode it once
     for program, _ in jobs:
@@ -319,7 +319,7 @@ def _concat(arrays, dtype) -> np.ndarray:
 
 
 def verilator_runner(cfg: CoreConfig, program, memories: np.ndarray, vcd=None):
-    """A :data:`isa.gemm.Runner`: every tile's memory through the Verilated core, in one process.
+    """A :data:`lutsim.isa.gemm.Runner`: every tile's memory through the Verilated core, in one process.
     With ``vcd``, the first tile runs alone in a tracing build and its waveform is written there.
     """
     jobs = [(program, memory) for memory in memories]

@@ -6,7 +6,7 @@ from amaranth import Module, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from isa.config import CoreConfig
+from lutsim.isa.config import CoreConfig
 
 from .table_regs import beat_bits
 
@@ -24,7 +24,7 @@ class WeightRegisters(wiring.Component):
         ``i_plane``   In(range(B))   bit plane read
         ``o_index``   Out(ArrayLayout(K, N))  the N stored K-bit indices of that plane
 
-    The fragment is the bit stream of :mod:`isa.golden`: bit ``(b * N + n) * K + l`` is bit l of
+    The fragment is the bit stream of :mod:`lutsim.isa.golden`: bit ``(b * N + n) * K + l`` is bit l of
     plane b's index for column n. Latency: writes at the next edge; reads combinational.
     """
 

@@ -26,7 +26,7 @@ Types: ``<at>`` activation s8 s16 e4m3 e5m2 f16; ``<wt>`` weight u1 u2 u3 u4 t2 
 whose configuration has exactly that shape and those types. Addresses are written ``[0x1f]`` or
 ``[31]`` (decimal without leading zeros); ``#`` or ``;`` starts a comment. Lines end at ``\n``,
 ``\r\n`` or ``\r``; errors give 1-based line and column. Fragment layouts in memory are given in
-:mod:`isa.golden`.
+:mod:`lutsim.isa.golden`.
 
 Encoding (64-bit words; bits not used by an opcode must be zero)
 ----------------------------------------------------------------

@@ -4,7 +4,7 @@
 core, or of a batch of independent cores that run the same program on their own memories (the
 leading axis of every array). The RTL and the cycle model are held to the final state it returns.
 
-Semantics, per instruction (see :mod:`isa.encoding` for syntax, :mod:`isa.golden` for the
+Semantics, per instruction (see :mod:`lutsim.isa.encoding` for syntax, :mod:`lutsim.isa.golden` for the
 fragment layouts and the datapath):
 
 ====== ==================================================================================

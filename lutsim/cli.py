@@ -18,7 +18,7 @@ report     synthesis + simulation + energy in one Markdown report (``cmd_report`
 ========== ==========================================================================
 
 Every subcommand that needs a core takes ``--config CFG`` (a preset name or a TOML/YAML file)
-and repeated ``--set KEY=VALUE`` overrides, resolved by :func:`isa.config.load_config`.
+and repeated ``--set KEY=VALUE`` overrides, resolved by :func:`lutsim.isa.config.load_config`.
 
 Every failure is one line on stderr, ``lutsim: error: <message>``, never a traceback. Exit
 codes: 0 success, 1 bad input (a file, a configuration or data the library rejects, or a result
@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from isa import encoding
-from isa._io import atomic_write_text
-from isa.config import DEFAULT_PRESET, PRESETS, CoreConfig, load_config
+from lutsim.isa import encoding
+from lutsim.isa._io import atomic_write_text
+from lutsim.isa.config import DEFAULT_PRESET, PRESETS, CoreConfig, load_config
 
 from . import cmd_compile, cmd_fpga, cmd_report, cmd_simulate, cmd_sweep, cmd_synth
 from .common import (
@@ -186,12 +186,12 @@ def _check_impl(impl: str) -> None:
 
 
 def _rtl_runner(impl: str, vcd: str | None, runs: list):
-    """An :data:`isa.gemm.Runner` for an RTL impl that keeps every tile's run in ``runs`` (for
+    """An :data:`lutsim.isa.gemm.Runner` for an RTL impl that keeps every tile's run in ``runs`` (for
     the issue cycles) and with ``vcd`` writes the first tile's waveform there."""
     if impl == "rtl":
-        from hw.verilator import run_verilator as run_jobs
+        from lutsim.hw.verilator import run_verilator as run_jobs
     else:
-        from hw.simulate import run_amaranth as run_jobs
+        from lutsim.hw.simulate import run_amaranth as run_jobs
 
     def runner(cfg: CoreConfig, program, memories: np.ndarray):
         jobs = [(program, memory) for memory in memories]
@@ -210,9 +210,9 @@ def _rtl_runner(impl: str, vcd: str | None, runs: list):
 
 
 def _sim_runner(runs: list, actions: dict):
-    """An :data:`isa.gemm.Runner` on the SimPy core model (:mod:`sim.core`) that keeps the
+    """An :data:`lutsim.isa.gemm.Runner` on the SimPy core model (:mod:`lutsim.sim.core`) that keeps the
     run of one tile in ``runs`` (every tile has the same timing) and sums the action counts."""
-    from sim.core import run_core
+    from lutsim.sim.core import run_core
 
     def runner(cfg: CoreConfig, program, memories: np.ndarray):
         run = run_core(cfg, program, np.asarray(memories))
@@ -229,7 +229,7 @@ def _sim_runner(runs: list, actions: dict):
 def _timing(cfg: CoreConfig, program, tiles: int, runs: list) -> dict[str, Any]:
     """The timing contract of the run (per-instruction latencies, total cycles) and, from the
     RTL's issue cycles, the measured cycles from each instruction's issue to the next."""
-    from isa.timing import schedule
+    from lutsim.isa.timing import schedule
 
     timing: dict[str, Any] = {
         "latency_cycles": dict(cfg.latency_cycles),
@@ -275,7 +275,7 @@ def _group_text(summary: dict[str, Any]) -> str:
 
 
 def _cmd_gemm(args: argparse.Namespace) -> int:
-    from isa import gemm
+    from lutsim.isa import gemm
 
     _check_impl(args.impl)
     if args.vcd is not None and args.impl in ("golden", "sim"):
@@ -355,7 +355,7 @@ def _range(low: int, high: int) -> str:
 
 # ---- export -------------------------------------------------------------------------------
 def _cmd_export(args: argparse.Namespace) -> int:
-    from hw import export
+    from lutsim.hw import export
 
     cfg = config(args)
     with writing(args.output):
@@ -379,7 +379,7 @@ _DEMO_COLUMNS = ("preset", "mnemonic", "MxNxK", "group", "instructions", "acc mi
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from isa import gemm
+    from lutsim.isa import gemm
 
     configured = config(args)
     label = "+".join([args.config, *args.sets])

@@ -5,12 +5,12 @@ utilization: the padding cost), the precompute kernels (fused or not), the total
 compact program size; ``-o DIR`` writes ``program.lst``, ``summary.json`` and ``layers.csv``.
 
 ``--verify`` draws random weights, runs the compiled programs through the golden executor and
-compares the logits with the dequantization reference (:func:`compiler.verify`); a failed check
-exits 1. ``--tiny`` shrinks the model first (:func:`compiler.model.tiny`).
+compares the logits with the dequantization reference (:func:`lutsim.compiler.verify`); a failed check
+exits 1. ``--tiny`` shrinks the model first (:func:`lutsim.compiler.model.tiny`).
 
 ``--latency PRESET`` (repeatable) times one forward pass of the workload (``--batch``
 sequences of ``--tokens`` new tokens each, context ``--context``) on GPU presets
-(:func:`reports.latency.model_latency`).
+(:func:`lutsim.reports.latency.model_latency`).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def _print_summary(summary: dict) -> None:
 
 
 def _latency(args: argparse.Namespace, model, quant) -> list[dict]:
-    from reports.latency import Phase, model_latency
+    from lutsim.reports.latency import Phase, model_latency
 
     context = args.context if args.context is not None else args.tokens
     name = "prefill" if args.tokens > 1 else "decode"
@@ -93,8 +93,8 @@ def _print_latency(runs: list[dict]) -> None:
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
-    from compiler import compile_model, load_model, verify
-    from compiler.quant import default_quant, parse_quant
+    from lutsim.compiler import compile_model, load_model, verify
+    from lutsim.compiler.quant import default_quant, parse_quant
 
     if (args.tiny or args.seed is not None) and not args.verify:
         raise UsageError("--tiny and --seed apply to --verify")
@@ -143,7 +143,7 @@ def _positive(text: str) -> int:
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``compile`` subcommand to ``commands``."""
-    from isa.config import DEFAULT_PRESET
+    from lutsim.isa.config import DEFAULT_PRESET
 
     p = commands.add_parser("compile", help="compile an LLM into LMMA programs (and check it)")
     p.add_argument("model", metavar="MODEL", help="model preset (e.g. llama2-7b) or config.json")

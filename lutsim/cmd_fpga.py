@@ -1,12 +1,12 @@
 """``lutsim fpga``: synthesis and place-and-route of one core on an ECP5 or iCE40 FPGA
-(:mod:`reports.fpga`), printing LUTs, flip-flops, utilization, Fmax and the tool versions."""
+(:mod:`lutsim.reports.fpga`), printing LUTs, flip-flops, utilization, Fmax and the tool versions."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from reports import fpga
+from lutsim.reports import fpga
 
 from .common import UsageError, add_config, config, fmt_num
 

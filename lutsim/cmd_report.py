@@ -1,6 +1,6 @@
 """``lutsim report``: the main job. Synthesizes the LUT core and its baselines, simulates whole
 models on GPU presets, prices the datapath energy, and writes a Markdown report with plots
-(:mod:`reports.report`). Progress goes to stderr, one line per step; synthesis is cached, so a
+(:mod:`lutsim.reports.report`). Progress goes to stderr, one line per step; synthesis is cached, so a
 second run takes seconds.
 """
 
@@ -31,7 +31,7 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from reports.report import ReportSpec, build_report
+    from lutsim.reports.report import ReportSpec, build_report
 
     levels = tuple(args.levels.split(","))
     if not set(levels) <= {"array", "dp4"} or not levels:

@@ -1,8 +1,8 @@
-"""``lutsim simulate``: one mpGEMM on a GPU preset through the cycle model (:mod:`sim.gpu`).
+"""``lutsim simulate``: one mpGEMM on a GPU preset through the cycle model (:mod:`lutsim.sim.gpu`).
 
 Prints the cycles, the time at the preset's clock, the utilization of each resource, the
 achieved TOPS against the compute and memory roofs, the bytes moved at each memory level and
-the action counts; ``--json`` prints :meth:`sim.gpu.GpuRun.to_dict` as one object.
+the action counts; ``--json`` prints :meth:`lutsim.sim.gpu.GpuRun.to_dict` as one object.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def _shape(text: str) -> tuple[int, int, int]:
 
 
 def _tiling(text: str | None):
-    from sim.gpu_plan import Tiling
+    from lutsim.sim.gpu_plan import Tiling
 
     if text is None:
         return None
@@ -44,7 +44,7 @@ def _wbits(text: str) -> int | float:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from sim import gpu, presets
+    from lutsim.sim import gpu, presets
 
     if args.list_presets:
         for name in presets.preset_names():
@@ -87,7 +87,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``simulate`` subcommand to ``commands``."""
-    from sim.gpu import DETAILED_SLOTS, MODES, PRECOMPUTE
+    from lutsim.sim.gpu import DETAILED_SLOTS, MODES, PRECOMPUTE
 
     p = commands.add_parser("simulate", help="simulate one mpGEMM on a GPU preset")
     p.add_argument("--preset", metavar="P", help="GPU preset, e.g. A100-LUT-4X (--list-presets)")

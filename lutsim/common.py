@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from isa._io import atomic_write_bytes
-from isa.config import DEFAULT_PRESET, CoreConfig, load_config
+from lutsim.isa._io import atomic_write_bytes
+from lutsim.isa.config import DEFAULT_PRESET, CoreConfig, load_config
 
 
 class UsageError(Exception):

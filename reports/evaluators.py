@@ -4,19 +4,19 @@ An :class:`Evaluator` is a named, versioned function ``run(point) -> {metric: va
 add its own parameters to a point (``sim`` adds the GPU preset, registers and GEMM shape), it
 declares the metrics it reports with their units and whether lower or higher is better (for
 Pareto fronts), and it names what its results depend on besides the point: Python or Debian
-packages (``tools``, keys of :func:`reports.provenance.tool_versions`) and our own source
-packages (``sources``). Both enter the key of every point (see :mod:`reports.sweep_spec`).
+packages (``tools``, keys of :func:`lutsim.reports.provenance.tool_versions`) and our own source
+packages (``sources``). Both enter the key of every point (see :mod:`lutsim.reports.sweep_spec`).
 
 ========= =============================================================================
 evaluator reports (parameters it adds)
 ========= =============================================================================
-``core``  derived facts of the :class:`isa.config.CoreConfig`: table entries and bits,
+``core``  derived facts of the :class:`lutsim.isa.config.CoreConfig`: table entries and bits,
           fragment words, lookups and MACs per ``lmma``, instruction latencies (none)
-``sim``   one mpGEMM on a GPU of such cores (:func:`sim.gpu.simulate_machine`): cycles,
+``sim``   one mpGEMM on a GPU of such cores (:func:`lutsim.sim.gpu.simulate_machine`): cycles,
           latency, throughput, roofs, utilization, bytes and action counts (``preset``,
           ``regs``, ``gemm_m``, ``gemm_n``, ``gemm_k``, ``mode``, ``precompute``,
           ``freq_mhz``)
-``synth`` synthesis (:func:`reports.synth.synthesize`): area, Fmax, power, energy per MAC,
+``synth`` synthesis (:func:`lutsim.reports.synth.synthesize`): area, Fmax, power, energy per MAC,
           and per component, from its ``SynthResult.to_dict()`` (``design``, ``liberty``,
           ``clock_ns``)
 ========= =============================================================================
@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from isa.config import CoreConfig
+from lutsim.isa.config import CoreConfig
 
 __all__ = [
     "CORE_PARAMS",
@@ -232,15 +232,15 @@ CORE = register(Evaluator(
 
 # ---- sim ----------------------------------------------------------------------------------
 def _machine(point: Point):
-    from sim.presets import machine
+    from lutsim.sim.presets import machine
 
     p = point.params
     return machine(p["preset"], core=point.config, regs=p["regs"], freq_mhz=p["freq_mhz"])
 
 
 def _check_sim(point: Point) -> None:
-    from sim.gpu import MODES, PRECOMPUTE
-    from sim.gpu_plan import check_shape
+    from lutsim.sim.gpu import MODES, PRECOMPUTE
+    from lutsim.sim.gpu_plan import check_shape
 
     _machine(point)
     check_shape(point.params["gemm_m"], point.params["gemm_n"], point.params["gemm_k"])
@@ -252,7 +252,7 @@ def _check_sim(point: Point) -> None:
 
 
 def _run_sim(point: Point) -> dict[str, Any]:
-    from sim.gpu import simulate_machine
+    from lutsim.sim.gpu import simulate_machine
 
     p = point.params
     run = simulate_machine(
@@ -311,8 +311,8 @@ SIM = register(Evaluator(
 
 # ---- synth --------------------------------------------------------------------------------
 def _synth():
-    """:mod:`reports.synth`, imported when first needed (it pulls in Amaranth and the flow)."""
-    from reports import synth
+    """:mod:`lutsim.reports.synth`, imported when first needed (it pulls in Amaranth and the flow)."""
+    from lutsim.reports import synth
 
     return synth
 

@@ -52,7 +52,7 @@ A design too large for the device fails with a one-line ``ValueError`` that give
 Cache
 -----
 In :func:`cache_root` (``$LUTSIM_CACHE/fpga``, else ``~/.cache/lutsim/fpga``), each file
-written whole (:mod:`isa._io`) under a per-key lock, so concurrent runs never repeat work::
+written whole (:mod:`lutsim.isa._io`) under a per-key lock, so concurrent runs never repeat work::
 
     synth-<key>.json.gz   netlist of the design (key: Verilog, family, yosys version)
     synth-<key>.json      its cell counts, the wrapper's, and the synthesis time
@@ -83,9 +83,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hw import export
-from isa._io import atomic_write_bytes, atomic_write_text
-from isa.config import CoreConfig
+from lutsim.hw import export
+from lutsim.isa._io import atomic_write_bytes, atomic_write_text
+from lutsim.isa.config import CoreConfig
 
 from .provenance import provenance, python_version
 

@@ -1,23 +1,23 @@
 """Whole-model latency: a compiled model's operators timed on a GPU preset.
 
-:func:`model_latency` compiles the model (:func:`compiler.compile_model`) and times each
-operator of one forward pass on a preset of :mod:`sim.presets`:
+:func:`model_latency` compiles the model (:func:`lutsim.compiler.compile_model`) and times each
+operator of one forward pass on a preset of :mod:`lutsim.sim.presets`:
 
 ========================== =====================================================================
 operator                   timed by
 ========================== =====================================================================
-LUT GEMM (LUT presets)     :func:`sim.gpu.simulate` of its ``M x N x K`` on the preset, with the
+LUT GEMM (LUT presets)     :func:`lutsim.sim.gpu.simulate` of its ``M x N x K`` on the preset, with the
                            quantization's weight bits, activation format and table format,
                            precompute excluded (timed below)
-mpGEMM (MAC presets)       :func:`sim.gpu.simulate` of the same shape on the MAC tensor cores
+mpGEMM (MAC presets)       :func:`lutsim.sim.gpu.simulate` of the same shape on the MAC tensor cores
                            (weights dequantized on the vector lanes); no precompute
-table precompute           :func:`sim.gpu.simulate_precompute` once per table (Q, K and V
+table precompute           :func:`lutsim.sim.gpu.simulate_precompute` once per table (Q, K and V
                            share one); ``fused``: only where the compiler fused it into the
                            preceding element-wise operator, a separate kernel elsewhere;
                            ``separate``: every precompute a kernel of its own
-attention products, LM     :func:`sim.gpu.roofline_cycles` on the GPU's FP16 tensor cores with
-head                       the compiler's FLOPs and DRAM bytes (:mod:`compiler.passes`)
-norms, rotary, softmax,    :func:`sim.gpu.roofline_cycles` on the vector lanes
+attention products, LM     :func:`lutsim.sim.gpu.roofline_cycles` on the GPU's FP16 tensor cores with
+head                       the compiler's FLOPs and DRAM bytes (:mod:`lutsim.compiler.passes`)
+norms, rotary, softmax,    :func:`lutsim.sim.gpu.roofline_cycles` on the vector lanes
 activations, residuals,
 embedding
 ========================== =====================================================================
@@ -41,12 +41,12 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from compiler import compile_model, load_model
-from compiler.ir import LutGemm, Op, Precompute
-from compiler.model import ModelConfig
-from compiler.quant import QuantSpec, default_quant, parse_quant
-from sim import gpu
-from sim.presets import PRESETS, machine
+from lutsim.compiler import compile_model, load_model
+from lutsim.compiler.ir import LutGemm, Op, Precompute
+from lutsim.compiler.model import ModelConfig
+from lutsim.compiler.quant import QuantSpec, default_quant, parse_quant
+from lutsim.sim import gpu
+from lutsim.sim.presets import PRESETS, machine
 
 __all__ = ["CATEGORIES", "ModelLatency", "Phase", "decode", "lut_core", "model_latency", "prefill"]
 
@@ -158,7 +158,7 @@ def _machine(preset: str, quant: QuantSpec):
 
 
 def lut_core(model: ModelConfig | str, preset: str, quant: QuantSpec | str | None = None):
-    """The LUT core configuration (:class:`isa.config.CoreConfig`) that :func:`model_latency`
+    """The LUT core configuration (:class:`lutsim.isa.config.CoreConfig`) that :func:`model_latency`
     runs ``model`` on with ``preset``; None for a MAC preset."""
     if not isinstance(model, ModelConfig):
         model = load_model(model)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from isa._io import atomic_write_bytes
+from lutsim.isa._io import atomic_write_bytes
 
 __all__ = ["GOALS", "dominates", "pareto_front", "plot_front"]
 

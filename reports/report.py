@@ -3,24 +3,24 @@
 :func:`build_report` runs, on a :class:`ReportSpec` (built-in defaults: the paper's M2N64K4 tile,
 OSU 0.18 µm, BitNet b1.58 3B and LLaMA-2 7B on A100-like presets):
 
-1. **synthesis of the LUT core** (:func:`reports.synth.synthesize`, design ``core``): area and
+1. **synthesis of the LUT core** (:func:`lutsim.reports.synth.synthesize`, design ``core``): area and
    power per component, Fmax;
 2. **LUT vs MAC** at the array level (the 512-element M x N x K array) and the DP4 level
-   (``m = n = 1``) for every weight width x INT8/FP16 (:func:`reports.synth.lut_vs_mac`): area,
+   (``m = n = 1``) for every weight width x INT8/FP16 (:func:`lutsim.reports.synth.lut_vs_mac`): area,
    power, energy per MAC, throughput per area, measured in one flow at one node and clock;
 3. **the ablation** conventional LUT -> + symmetrization -> + offline inversion -> +
-   precompute out of the array (:func:`reports.synth.ablation`), beside the paper's Table 2;
-4. **node scaling** of the core and the arrays to 28 and 7 nm (:func:`reports.synth.scale`),
+   precompute out of the array (:func:`lutsim.reports.synth.ablation`), beside the paper's Table 2;
+4. **node scaling** of the core and the arrays to 28 and 7 nm (:func:`lutsim.reports.synth.scale`),
    labeled as scaled;
 5. **latency** of each model's prefill and decode on the LUT 1X/4X/8X presets and the FP16 and
-   INT8 MAC presets (:func:`reports.latency.model_latency`), precompute fused and separate,
+   INT8 MAC presets (:func:`lutsim.reports.latency.model_latency`), precompute fused and separate,
    beside the paper's Table 1 where it has the same configuration;
 6. **energy** of the tensor-core datapath per token: the GEMM kernels' action counts x the
-   synthesized energy per action (:func:`reports.energy.datapath_energy`), for the LUT core of
+   synthesized energy per action (:func:`lutsim.reports.energy.datapath_energy`), for the LUT core of
    each model's quantization and the FP16/INT8 MAC arrays.
 
 Beside the LUT-vs-MAC table, the report sets the paper's published comparisons
-(:mod:`reports.paper`) next to ours of the same quantities, checks our energy per operation
+(:mod:`lutsim.reports.paper`) next to ours of the same quantities, checks our energy per operation
 against published measurements (Horowitz, ISSCC 2014), and explains the differences from the
 measured data.
 
@@ -31,7 +31,7 @@ the energy at the DP4 unit, so it stays small.
 
 It writes ``report.md`` (every table, each number with its provenance), ``report.json`` (all of
 it as data) and PNG plots into the output directory, each file atomically. Synthesis results
-are cached (:mod:`reports.synth`), so a second run takes seconds.
+are cached (:mod:`lutsim.reports.synth`), so a second run takes seconds.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from isa._io import atomic_write_bytes, atomic_write_text
-from isa.config import CoreConfig, load_config
+from lutsim.isa._io import atomic_write_bytes, atomic_write_text
+from lutsim.isa.config import CoreConfig, load_config
 
 from . import paper
 from .energy import datapath_energy
@@ -118,8 +118,8 @@ def _synth_options(spec: ReportSpec) -> dict[str, Any]:
 
 
 def _model_quant(model: str):
-    from compiler import load_model
-    from compiler.quant import default_quant
+    from lutsim.compiler import load_model
+    from lutsim.compiler.quant import default_quant
 
     return default_quant(load_model(model))
 
@@ -184,8 +184,8 @@ def measure(spec: ReportSpec, progress: Progress | None = None, workers: int = 1
     """Run every measurement of the report; returns them as JSON-ready data. The models are
     simulated first; then every design is synthesized (on ``workers`` processes); then the
     tables are assembled from the cached results."""
-    from compiler import load_model
-    from sim.presets import machine
+    from lutsim.compiler import load_model
+    from lutsim.sim.presets import machine
 
     from . import synth
 
@@ -313,7 +313,7 @@ def _row(data: dict, level: str, bits: int, baseline: str) -> dict | None:
 
 
 def _beside_paper(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each published LUT-vs-MAC claim (:mod:`reports.paper`) beside our measurement of the
+    """Each published LUT-vs-MAC claim (:mod:`lutsim.reports.paper`) beside our measurement of the
     same comparison, when the report measured it: claim, where, paper, ours, against."""
     out = []
 
@@ -369,7 +369,7 @@ def _beside_paper(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _scaled_pj(pj: float, from_nm: float, to_nm: float) -> float:
-    """``pj`` scaled from ``from_nm`` to ``to_nm`` by :mod:`reports.node_scaling`'s model."""
+    """``pj`` scaled from ``from_nm`` to ``to_nm`` by :mod:`lutsim.reports.node_scaling`'s model."""
     return scale_numbers({"energy_pj_per_cycle": pj}, from_nm, to_nm)["energy_pj_per_cycle"]
 
 

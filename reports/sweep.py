@@ -7,8 +7,8 @@
 '33 points: 0 computed, 33 cached, 0 failed'
 
 The spec (grid, points, parameters, metrics, plots) and the key of each point are described in
-:mod:`reports.sweep_spec`; the metrics (``core``, ``sim``, ``synth``, and how to add one) in
-:mod:`reports.evaluators`; Pareto fronts in :mod:`reports.pareto`.
+:mod:`lutsim.reports.sweep_spec`; the metrics (``core``, ``sim``, ``synth``, and how to add one) in
+:mod:`lutsim.reports.evaluators`; Pareto fronts in :mod:`lutsim.reports.pareto`.
 
 Results (the directory ``out``)
 -------------------------------
@@ -22,7 +22,7 @@ Results (the directory ``out``)
                         (ok, failed or pending), the parameters, ``seed``, one
                         ``<metric>.<name>`` column per metric value, ``wall_s`` (of the
                         evaluations it used, shared ones in full), ``error``
-``metadata.json``       the spec, seed, commit and tool versions (:func:`reports.provenance.
+``metadata.json``       the spec, seed, commit and tool versions (:func:`lutsim.reports.provenance.
                         provenance`), each evaluator's identity, liberty files, the backend,
                         status, counts (of this run), times, failures, and each plot with the
                         keys of its front
@@ -31,7 +31,7 @@ Results (the directory ``out``)
 
 **Resuming and crashes.** Running the same spec into the same directory again runs only the
 points without a file in ``points/``. A point's file is named by its key and written whole
-(:func:`isa._io.atomic_write_text`) by the sweep process, never by a worker, while it holds the
+(:func:`lutsim.isa._io.atomic_write_text`) by the sweep process, never by a worker, while it holds the
 directory's lock (``out/.lock``, released by the kernel when the process dies), so a sweep
 killed at any moment loses no finished point and leaves no half-written one, and no point can
 be stored twice. ``results.csv`` and ``metadata.json`` are rebuilt from the points every
@@ -52,7 +52,7 @@ plugin evaluator's module): the scheduler runs the task of a worker that dies ag
 with ``KilledWorker``). Results travel back to the sweep process, which alone writes files.
 
 The unit of work is an evaluation: one evaluator on the part of a point it reads
-(:meth:`reports.sweep_spec.Spec.scoped`), run once for all the points that share it. A point
+(:meth:`lutsim.reports.sweep_spec.Spec.scoped`), run once for all the points that share it. A point
 is written when all its evaluations are in.
 """
 
@@ -80,7 +80,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from isa._io import atomic_write_text
+from lutsim.isa._io import atomic_write_text
 
 from .evaluators import Point
 from .provenance import provenance

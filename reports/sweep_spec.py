@@ -20,15 +20,15 @@ A YAML mapping (``examples/sweep.yaml`` is a commented example)::
     plots:                      # optional Pareto plots (below)
       - {x: sim.compute_roof_tops, y: sim.achieved_tops, goal: {x: min}, color: preset}
 
-**Parameters** are every key of :class:`isa.config.CoreConfig` (``m``, ``n``, ``k``,
+**Parameters** are every key of :class:`lutsim.isa.config.CoreConfig` (``m``, ``n``, ``k``,
 ``weight_bits``, ``ternary``, ``act_format``, ``table_format``, ``acc_format``,
 ``out_format``, ``symmetrize``, ``table_regs``, ``weight_regs``, ``acc_regs``,
-``bus_words``) and those the chosen evaluators add (:mod:`reports.evaluators`):
+``bus_words``) and those the chosen evaluators add (:mod:`lutsim.reports.evaluators`):
 
 ============ ============ =================================================================
 parameter    default      meaning
 ============ ============ =================================================================
-preset       A100-LUT-1X  ``sim``: GPU preset of :mod:`sim.presets` (A100-LUT-4X, H100-FP8)
+preset       A100-LUT-1X  ``sim``: GPU preset of :mod:`lutsim.sim.presets` (A100-LUT-4X, H100-FP8)
 regs         1            ``sim``: register file multiplier 1, 2, 4 or 8
 gemm_m       (required)   ``sim``: tokens M of the mpGEMM ``O[M,N] = A[M,K] W[N,K]^T``
 gemm_n       (required)   ``sim``: output columns N
@@ -36,13 +36,13 @@ gemm_k       (required)   ``sim``: reduction K
 mode         fast         ``sim``: fast or detailed
 precompute   fused        ``sim``: table precompute fused, separate or none
 freq_mhz     null         ``sim``: clock in MHz; null is the preset's
-design       core         ``synth``: a design of :data:`reports.synth.DESIGNS` (lut-array, ...)
+design       core         ``synth``: a design of :data:`lutsim.reports.synth.DESIGNS` (lut-array, ...)
 liberty      null         ``synth``: liberty file; null is reports.synth's (OSU 0.18 µm)
 clock_ns     null         ``synth``: clock period constraint in ns
 ============ ============ =================================================================
 
 A point is ``base``, then its grid values or its ``points`` entry. Core keys it leaves out take
-the :class:`~isa.config.CoreConfig` defaults and derivations (so the LUT core computes on int8
+the :class:`~lutsim.isa.config.CoreConfig` defaults and derivations (so the LUT core computes on int8
 activations unless ``act_format`` says otherwise), evaluator parameters their defaults. A
 parameter of an evaluator that is not in ``metrics`` is an error. Points that resolve to the
 same parameters are one point. ``exclude`` rules match the values as written, with defaults
@@ -91,7 +91,7 @@ from typing import Any
 
 import yaml
 
-from isa.config import _show, _strict_yaml_loader, config_from_dict
+from lutsim.isa.config import _show, _strict_yaml_loader, config_from_dict
 
 from . import evaluators
 from .evaluators import CORE_PARAMS, REQUIRED, Evaluator, Param, Point
@@ -223,7 +223,7 @@ class _Seq(list):
 
 
 def _located_loader():
-    """The strict YAML loader of :mod:`isa.config`, keeping the line of every key and item."""
+    """The strict YAML loader of :mod:`lutsim.isa.config`, keeping the line of every key and item."""
 
     class Loader(_strict_yaml_loader()):
         pass

@@ -1,27 +1,27 @@
 """Synthesis of the LUT core and its baselines with open tools: area per component, Fmax and
 power on a real standard-cell library, switching activity from our own simulations.
 
-:func:`synthesize` runs, for one design of :data:`DESIGNS` (see :mod:`reports.synth_designs`)
-at one :class:`isa.config.CoreConfig`:
+:func:`synthesize` runs, for one design of :data:`DESIGNS` (see :mod:`lutsim.reports.synth_designs`)
+at one :class:`lutsim.isa.config.CoreConfig`:
 
 ======== ======================================================================================
 step     what
 ======== ======================================================================================
-export   the design's Amaranth RTL -> Verilog (:func:`hw.vlbuild.verilog_of`)
+export   the design's Amaranth RTL -> Verilog (:func:`lutsim.hw.vlbuild.verilog_of`)
 yosys    Verilog -> gate netlist on the liberty, hierarchy kept, and a flattened copy
-         (:mod:`reports.yosys`); default liberty OSU 0.18 µm, Debian ``qflow-tech-osu018``
-         (:mod:`reports.liberty`); area per module from the liberty's cell areas
+         (:mod:`lutsim.reports.yosys`); default liberty OSU 0.18 µm, Debian ``qflow-tech-osu018``
+         (:mod:`lutsim.reports.liberty`); area per module from the liberty's cell areas
 activity the RTL simulated on random operands: toggle rate and duty of every input port bit
          and of every register bit the netlist kept by name, and the action counts per cycle
-         of what was simulated (:mod:`reports.activity`, :func:`~reports.synth_designs.measure`)
-sta      OpenSTA (:mod:`reports.sta`): the worst setup path of the netlist -> Fmax; power of
-         the flattened netlist with the registers annotated (:mod:`reports.power_netlist`)
+         of what was simulated (:mod:`lutsim.reports.activity`, :func:`~lutsim.reports.synth_designs.measure`)
+sta      OpenSTA (:mod:`lutsim.reports.sta`): the worst setup path of the netlist -> Fmax; power of
+         the flattened netlist with the registers annotated (:mod:`lutsim.reports.power_netlist`)
 ======== ======================================================================================
 
 Every design in a comparison uses the same liberty and clock target (default
 :data:`DEFAULT_CLOCK_NS`): ABC maps for that delay and power is reported at that clock, whatever
 the design's own Fmax. Area and power are summed per **component**: the submodules of the
-design, grouped as its :class:`~reports.synth_designs.Design` says. Nothing is scaled or fitted;
+design, grouped as its :class:`~lutsim.reports.synth_designs.Design` says. Nothing is scaled or fitted;
 numbers at other nodes come only from :func:`scale`, labeled.
 
 Energy per action (:func:`energy_per_action`)
@@ -33,7 +33,7 @@ action a (``lut.lookup`` for the lookup units, ``acc.int32_add`` for the shift/a
 per cycle on average. Then ``e_a = sum of E_c over the components of a / r_a`` (pJ per action),
 and components without an action form ``e_cycle`` (pJ per cycle), so that, exactly at the
 simulated activity, ``E_cycle = sum_a r_a e_a + e_cycle``. Energy of another workload is
-``sum_a n_a e_a + cycles e_cycle`` with ``n_a`` its action counts (from :mod:`sim`); that is
+``sum_a n_a e_a + cycles e_cycle`` with ``n_a`` its action counts (from :mod:`lutsim.sim`); that is
 accurate while its action rates are near the simulated ones, because a component's clock and
 leakage power are spread over its actions at the simulated rate.
 
@@ -42,7 +42,7 @@ Cache
 Under ``$LUTSIM_CACHE/synth`` (default ``~/.cache/lutsim/synth``): ``export/`` (Verilog, keyed
 by the design, the configuration and the source of ``hw``/``isa``), ``netlist/`` (keyed by
 the Verilog, the liberty's SHA-256, the clock, the Yosys version and
-:data:`reports.yosys.FLOW_VERSION`; one process synthesizes a key, others wait for it),
+:data:`lutsim.reports.yosys.FLOW_VERSION`; one process synthesizes a key, others wait for it),
 ``activity/`` (keyed by the Verilog, the signals asked for and the stimulus's source) and
 ``result/`` (keyed by the netlist key, the activity's digest, the OpenSTA version and the
 source of the analysis). Files are written atomically; a repeated call returns the stored
@@ -68,8 +68,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from isa._io import atomic_write_text
-from isa.config import CoreConfig
+from lutsim.isa._io import atomic_write_text
+from lutsim.isa.config import CoreConfig
 
 from . import power_netlist
 from . import sta as sta_tool
@@ -233,7 +233,7 @@ def _clock(clock_ns: float | None) -> float:
 
 
 def _export(design: Design, cfg: CoreConfig, seconds: dict, hits: dict) -> str:
-    from hw.vlbuild import verilog_of
+    from lutsim.hw.vlbuild import verilog_of
 
     key = _digest("export", design.name, json.dumps(cfg.to_dict(), sort_keys=True),
                   _source_digest(_RTL_SOURCES), importlib.metadata.version("amaranth"),
@@ -317,7 +317,7 @@ def synthesize(
     """Synthesize ``design`` (a key of :data:`DESIGNS`) at ``cfg`` on ``liberty`` (default
     OSU 0.18 µm) for a ``clock_ns`` target (default :data:`DEFAULT_CLOCK_NS`), with power at
     ``activity``: None simulates the design (the default), a number is a vectorless toggle
-    rate for every input bit, an :class:`reports.activity.Activity` is used as given.
+    rate for every input bit, an :class:`lutsim.reports.activity.Activity` is used as given.
 
     ValueError (one line) for an unknown design, a configuration the design cannot build, a
     bad clock, an unreadable or invalid liberty, or a missing tool; RuntimeError when a tool
@@ -482,7 +482,7 @@ def energy_per_action(result: SynthResult) -> dict[str, float]:
 
 def scale(result: SynthResult, node_nm: float, model: str = "dennard-1974") -> dict[str, Any]:
     """``result``'s area, critical path, Fmax, power and energy per cycle scaled to
-    ``node_nm`` (:mod:`reports.node_scaling`), labeled as scaled; ValueError when the
+    ``node_nm`` (:mod:`lutsim.reports.node_scaling`), labeled as scaled; ValueError when the
     result's node is unknown."""
     from_nm = result.liberty["node_nm"]
     if not from_nm:
@@ -538,7 +538,7 @@ def lut_vs_mac(cfg: CoreConfig, **options: Any) -> list[dict[str, Any]]:
 
 
 def ablation(cfg: CoreConfig, **options: Any) -> list[dict[str, Any]]:
-    """The LUT ablation (:data:`ABLATION`, :mod:`hw.lut_ablation`) at ``cfg``'s tile, one row
+    """The LUT ablation (:data:`ABLATION`, :mod:`lutsim.hw.lut_ablation`) at ``cfg``'s tile, one row
     per step with its area and power, also relative to the conventional LUT."""
     results = [synthesize(name, cfg, **options) for name in ABLATION]
     first = results[0]

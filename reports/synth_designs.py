@@ -1,4 +1,4 @@
-"""The designs :mod:`reports.synth` builds from a core configuration: what each is, what it is
+"""The designs :mod:`lutsim.reports.synth` builds from a core configuration: what each is, what it is
 made of, and what is simulated to measure its switching activity.
 
 =========================== ===============================================================
@@ -18,7 +18,7 @@ design                      what is built (``hw``), from the configuration's M, 
 ``conv-lut``                ``ConvLutArray``: a 2^K-entry table network per unit
 ``ablation-<step>``         ``LutAblationArray`` step ``conventional``, ``symmetrized``,
                             ``inverted`` or ``precomputed`` (int activations; see
-                            :data:`hw.lut_ablation.STEPS`)
+                            :data:`lutsim.hw.lut_ablation.STEPS`)
 =========================== ===============================================================
 
 **DP4 level**: any array design at ``m = n = 1`` (:func:`dp4`) is one DP-K unit (K = 4). The
@@ -32,23 +32,23 @@ integer format, or standard normal rounded to fp16; weight codes are uniform ove
 (``0 .. 2`` ternary); MAC zero points are uniform per column and fixed for the run.
 
 * ``lut-array`` and ``ablation-*``: one K-group per B cycles; in its cycles the tables
-  (:func:`isa.golden.precompute_tables` of the group's activations; the activations themselves
-  for in-array precompute) stay put and plane b's indices (:func:`isa.golden.weight_indices`:
+  (:func:`lutsim.isa.golden.precompute_tables` of the group's activations; the activations themselves
+  for in-array precompute) stay put and plane b's indices (:func:`lutsim.isa.golden.weight_indices`:
   stored, offline-inverted; raw bits for ``conventional`` and ``symmetrized``) change every
   cycle. Every group has new activations and codes: no table reuse across cycles beyond a
   group's planes, the worst case for the tables' activity.
 * ``mac-*``: a new K-group of activations and codes every cycle (``*-dense``: weights drawn
   like the activations).
 * ``add``, ``conv-lut``: a new step every B cycles (each is held for its B planes).
-* ``core``: one output tile of a random mpGEMM (:func:`isa.gemm.random_problem`, M x N x
-  (groups x K)) lowered by :func:`isa.gemm.lower`, its program (``zacc``, then ``ldt``,
-  ``ldw``, ``lmma`` per group, then ``sta``) run by :func:`hw.simulate.run_amaranth`; its
-  action counts come from the cycle model (:func:`sim.core.run_core`) on the same program and
+* ``core``: one output tile of a random mpGEMM (:func:`lutsim.isa.gemm.random_problem`, M x N x
+  (groups x K)) lowered by :func:`lutsim.isa.gemm.lower`, its program (``zacc``, then ``ldt``,
+  ``ldw``, ``lmma`` per group, then ``sta``) run by :func:`lutsim.hw.simulate.run_amaranth`; its
+  action counts come from the cycle model (:func:`lutsim.sim.core.run_core`) on the same program and
   memory, whose cycle count must equal the RTL's.
 
-Action counts per cycle use the names of :mod:`sim.core` (``lut.lookup``,
+Action counts per cycle use the names of :mod:`lutsim.sim.core` (``lut.lookup``,
 ``acc.int32_add``, ``table.write``, ...) plus ``mac.int8``/``mac.fp16`` (products, as
-:mod:`sim.gpu`), ``table.compute`` (tables computed in the array) and ``add.tree``
+:mod:`lutsim.sim.gpu`), ``table.compute`` (tables computed in the array) and ``add.tree``
 (K-input adder trees evaluated).
 """
 
@@ -64,10 +64,10 @@ from typing import Any
 import numpy as np
 from amaranth.hdl import Shape
 
-from hw.lut_ablation import STEPS
-from isa.config import CoreConfig
-from isa.formats import quantize, to_bits
-from isa.golden import precompute_tables, weight_indices
+from lutsim.hw.lut_ablation import STEPS
+from lutsim.isa.config import CoreConfig
+from lutsim.isa.formats import quantize, to_bits
+from lutsim.isa.golden import precompute_tables, weight_indices
 
 from .activity import Activity, drive, driven_activity, measured
 
@@ -98,7 +98,7 @@ class Design:
 
     @property
     def top(self) -> str:
-        """The Verilog top module name: ``lut_core`` (as :mod:`hw.export`) or the name."""
+        """The Verilog top module name: ``lut_core`` (as :mod:`lutsim.hw.export`) or the name."""
         return "lut_core" if self.name == "core" else self.name.replace("-", "_")
 
     def component(self, cfg: CoreConfig, path: str) -> tuple[str, str | None]:
@@ -261,9 +261,9 @@ def measure(
 
 
 def _measure_core(cfg: CoreConfig, dut, vcd: Path, seed: int, inputs, outputs, signals):
-    from hw.simulate import run_amaranth
-    from isa import gemm
-    from sim.core import run_core
+    from lutsim.hw.simulate import run_amaranth
+    from lutsim.isa import gemm
+    from lutsim.sim.core import run_core
 
     latency = cfg.latency_cycles
     groups = _groups(latency["ldt"] + latency["ldw"] + latency["lmma"])
@@ -302,19 +302,19 @@ def _bit_serial_macs(cfg: CoreConfig, actions: dict[str, float]) -> float:
 
 
 def _core(cfg: CoreConfig):
-    from hw.core import LutCore
+    from lutsim.hw.core import LutCore
 
     return LutCore(cfg)
 
 
 def _lut_tile(cfg: CoreConfig):
-    from hw.lut_tile import LutTile
+    from lutsim.hw.lut_tile import LutTile
 
     return LutTile(cfg)
 
 
 def _mac(cfg: CoreConfig):
-    from hw.mac_array import MacArray
+    from lutsim.hw.mac_array import MacArray
 
     if cfg.act_format == "fp16" and cfg.acc_format != "fp32":
         raise ValueError(f"MacArray accumulates fp16 products in fp32, not in {cfg.acc_format}")
@@ -322,21 +322,21 @@ def _mac(cfg: CoreConfig):
 
 
 def _dense(cfg: CoreConfig):
-    from hw.dense_mac_array import DenseMacArray
+    from lutsim.hw.dense_mac_array import DenseMacArray
 
     return DenseMacArray(cfg)
 
 
 def _add(cfg: CoreConfig):
-    from hw.add_array import AddArray, check_int_activations
+    from lutsim.hw.add_array import AddArray, check_int_activations
 
     check_int_activations("AddArray", cfg)  # before an object exists to warn it went unused
     return AddArray(cfg)
 
 
 def _conv_lut(cfg: CoreConfig):
-    from hw.add_array import check_int_activations
-    from hw.conv_lut_array import ConvLutArray
+    from lutsim.hw.add_array import check_int_activations
+    from lutsim.hw.conv_lut_array import ConvLutArray
 
     check_int_activations("ConvLutArray", cfg)
     return ConvLutArray(cfg)
@@ -344,8 +344,8 @@ def _conv_lut(cfg: CoreConfig):
 
 def _ablation(step: str):
     def build(cfg: CoreConfig):
-        from hw.add_array import check_int_activations
-        from hw.lut_ablation import LutAblationArray
+        from lutsim.hw.add_array import check_int_activations
+        from lutsim.hw.lut_ablation import LutAblationArray
 
         check_int_activations("LutAblationArray", cfg)
         return LutAblationArray(cfg, step)

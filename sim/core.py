@@ -1,7 +1,7 @@
 """Cycle model of one LUT tensor core in SimPy: the timing of ``hw.core``, cycle for cycle.
 
 One SimPy time unit is one clock cycle. Three processes talk through two request queues, with
-the protocol of :mod:`isa.timing`:
+the protocol of :mod:`lutsim.isa.timing`:
 
 ========== ===============================================================================
 process    behaviour
@@ -18,10 +18,10 @@ memory     a zero-latency port of 32-bit words: answers a read beat of ``bus_wor
 ========== ===============================================================================
 
 Values come from the golden semantics: each instruction is executed by
-:func:`isa.executor.execute` on the core's registers and a memory holding only the fragment the
+:func:`lutsim.isa.executor.execute` on the core's registers and a memory holding only the fragment the
 port moved (a load when its last beat has arrived, ``sta`` before its first beat goes out,
-``lmma`` in its last plane). An illegal word (one :func:`isa.encoding.decode` or
-:func:`isa.encoding.check` rejects) executes as a one-cycle ``nop`` and sets the sticky
+``lmma`` in its last plane). An illegal word (one :func:`lutsim.isa.encoding.decode` or
+:func:`lutsim.isa.encoding.check` rejects) executes as a one-cycle ``nop`` and sets the sticky
 ``error``, as in the RTL. The core's timing never depends on data, so a batch of memories
 (``memory[batch, words]``) runs as ``batch`` cores in lockstep in one simulation.
 
@@ -65,10 +65,10 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from isa.config import CoreConfig
-from isa.encoding import OPCODES, WORD_BITS, DecodeError, Instr, check, decode, encode
-from isa.executor import Machine, execute, new_machine
-from isa.timing import Stalls
+from lutsim.isa.config import CoreConfig
+from lutsim.isa.encoding import OPCODES, WORD_BITS, DecodeError, Instr, check, decode, encode
+from lutsim.isa.executor import Machine, execute, new_machine
+from lutsim.isa.timing import Stalls
 
 __all__ = ["CoreRun", "action_names", "run_core", "sim_runner"]
 
@@ -388,7 +388,7 @@ def run_core(cfg: CoreConfig, program, memory, stalls: Stalls | None = None) -> 
 
 
 def sim_runner(cfg: CoreConfig, program, memories: np.ndarray):
-    """A :data:`isa.gemm.Runner`: the tiles run one after another on one core (reset between
+    """A :data:`lutsim.isa.gemm.Runner`: the tiles run one after another on one core (reset between
     tiles), so the cycles are those of one tile times the tiles; simulated as one batch."""
     memories = np.asarray(memories)
     run = run_core(cfg, program, memories)

@@ -9,14 +9,14 @@ energy). One time unit is one clock cycle at the preset's clock.
 
 What is modeled
 ---------------
-* **Machine** (:mod:`sim.presets`): SMs, 4 tensor cores per SM, the register file, shared
+* **Machine** (:mod:`lutsim.sim.presets`): SMs, 4 tensor cores per SM, the register file, shared
   memory capacity and bandwidth per SM, L2 capacity and bandwidth, DRAM bandwidth, FP32 vector
   lanes; public facts with their sources. Bandwidths are bytes per clock at the preset clock.
 * **Tensor cores.** A LUT tensor core holds 1, 4 or 8 arrays, each the core
-  :class:`isa.config.CoreConfig` (the paper's M2N64K4). It executes its warp's LMMA
+  :class:`lutsim.isa.config.CoreConfig` (the paper's M2N64K4). It executes its warp's LMMA
   instructions in order, ``arrays`` at a time; each issue slot occupies the arrays for
   ``CoreConfig.latency_cycles["lmma"]`` (= weight bits) cycles under the issue rule of
-  :mod:`isa.timing` (accepted in the last cycle of the previous one, or, after an idle gap, in
+  :mod:`lutsim.isa.timing` (accepted in the last cycle of the previous one, or, after an idle gap, in
   the first cycle its operands are there; executed from the next). A MAC tensor core does the
   same with ``mma.sync`` instructions of MACs / (MACs per clock) cycles.
 * **Operands live in registers** (LMMA is warp-level, like ``mma.sync``): a warp tile's 32-bit
@@ -25,7 +25,7 @@ What is modeled
   register file times the register multiplier (1x, 2x, 4x, 8x). The register file bounds the
   warp tile; the warp tile sets how often each table and weight fragment is reused, and so the
   shared-memory traffic per lookup.
-* **Kernel** (:mod:`sim.gpu_plan`): thread blocks (CTAs) of one warp per tensor core, launched
+* **Kernel** (:mod:`lutsim.sim.gpu_plan`): thread blocks (CTAs) of one warp per tensor core, launched
   in order onto free SMs, one CTA per SM at a time; a pipeline of ``stages`` shared-memory
   stages of ``k_step`` activations along K; split-K with fp32 atomic adds in L2 when the tiles
   alone would leave SMs idle. Tables (LUT) or activations (MAC) and packed low-bit weights with
@@ -36,14 +36,14 @@ What is modeled
   reuse distance on tiles) fit in L2. Results are written back from L2 to DRAM with lower
   priority than reads (buffered writes); a kernel ends when they have drained.
 * **MAC baselines** dequantize on the fly: each warp unpacks its weight columns on its vector
-  lanes (:data:`sim.gpu_plan.DEQUANT_OPS_PER_WEIGHT`) before its ``mma`` instructions, once per
+  lanes (:data:`lutsim.sim.gpu_plan.DEQUANT_OPS_PER_WEIGHT`) before its ``mma`` instructions, once per
   CTA that uses them; weights are ``mma``'s A operand, tokens its B operand (8 per instruction).
-* **Table precompute** on the vector lanes (:func:`sim.gpu_plan.precompute_ops` per table).
+* **Table precompute** on the vector lanes (:func:`lutsim.sim.gpu_plan.precompute_ops` per table).
   ``"fused"`` into the preceding element-wise kernel: only the extra arithmetic, plus the extra
   DRAM bytes when tables are larger than the activations they replace (reported as a kernel
   ``precompute (fused)`` of those extra cycles). ``"separate"``: its own kernel that reads the
   activations and writes the tables, simulated chunk by chunk (16 KiB) in both modes.
-  ``"none"``: tables are given. Epilogue: :data:`sim.gpu_plan.EPILOGUE_OPS` per output.
+  ``"none"``: tables are given. Epilogue: :data:`lutsim.sim.gpu_plan.EPILOGUE_OPS` per output.
 * **Tile search:** without a :class:`Tiling`, :func:`choose_tiling` ranks every feasible tiling
   (warp tile of powers of two times the instruction tile, warp arrangement, k_step, split-K;
   the most stages that fit, up to 4) by a quick estimate and keeps the fastest of the best 8 by
@@ -51,12 +51,12 @@ What is modeled
 
 Fidelity modes
 --------------
-``"detailed"`` (:mod:`sim.gpu_detailed`): every tensor-core issue slot and every pipeline step of
+``"detailed"`` (:mod:`lutsim.sim.gpu_detailed`): every tensor-core issue slot and every pipeline step of
 every CTA is a SimPy event; DRAM, L2 and shared memory are first-come first-served bandwidth
-resources the SMs contend for. ``"fast"`` (:mod:`sim.gpu_fast`): tile-level steady state in
+resources the SMs contend for. ``"fast"`` (:mod:`lutsim.sim.gpu_fast`): tile-level steady state in
 closed form per CTA, with the start-up queueing of the first wave, for sweeps and whole models.
 The tests hold them within 1 % of each other on decode and small-batch shapes of the presets
-and on multi-wave shapes of scaled-down GPUs (:meth:`sim.presets.Machine.with_sms`). Kernels of
+and on multi-wave shapes of scaled-down GPUs (:meth:`lutsim.sim.presets.Machine.with_sms`). Kernels of
 a few thousand cycles whose CTAs run a dozen steps or fewer with several resources in balance
 can differ by more (the fast mode lower, by up to about 11 % in our sweeps): their queueing at
 L2, DRAM and shared memory never reaches a steady state.
@@ -87,7 +87,7 @@ action                   unit      counted
 ``instr.ldw``            instrs    weight fragments loaded (one per LMMA)
 ``instr.zacc``           instrs    accumulator fragments cleared, and ``instr.sta`` stored
 ``tc.issue``             slots     tensor-core issue slots (up to ``arrays`` instructions each)
-``lut.lookup``           lookups   M x N x B per LMMA (as in :mod:`sim.core`)
+``lut.lookup``           lookups   M x N x B per LMMA (as in :mod:`lutsim.sim.core`)
 ``acc.<format>_add``     additions M x N x B per LMMA; MAC: accumulator updates per ``mma``
 ``acc.read``             values    M x N x B per LMMA, and ``acc.write`` the same
 ``table.write``          entries   M x E per ``instr.ldt``
@@ -559,11 +559,11 @@ def simulate(
 ) -> GpuRun:
     """Simulate the mpGEMM ``O[M, N] = A[M, K] W[N, K]^T`` on a GPU preset.
 
-    ``preset``: a name of :data:`sim.presets.PRESETS` (``A100-LUT-4X``, ``H100-FP8``, ...);
+    ``preset``: a name of :data:`lutsim.sim.presets.PRESETS` (``A100-LUT-4X``, ``H100-FP8``, ...);
     ``wbits``: 1..4 or 1.58 (ternary); ``act``: the LUT core's activation format (default
     fp16; MAC presets compute in their own); ``regs``: register multiplier 1, 2, 4 or 8;
     ``table_format``: the LUT core's table format (``"int8"``: table quantization; default as
-    :class:`isa.config.CoreConfig` derives it); ``mode``: ``"fast"`` or ``"detailed"``;
+    :class:`lutsim.isa.config.CoreConfig` derives it); ``mode``: ``"fast"`` or ``"detailed"``;
     ``precompute``: ``"fused"``, ``"separate"`` or ``"none"``; ``tiling``: a fixed
     :class:`Tiling` instead of the search; ``freq_mhz``: another clock (1410 normalizes both
     GPUs as the paper does); ``max_slots``: refuse detailed runs of more tensor-core issue

@@ -1,4 +1,4 @@
-"""The detailed mode of :mod:`sim.gpu`: every tensor-core instruction issue and every pipeline
+"""The detailed mode of :mod:`lutsim.sim.gpu`: every tensor-core instruction issue and every pipeline
 step of every thread block is a SimPy event, and DRAM, L2 and each SM's shared memory are
 bandwidth resources that the SMs contend for.
 
@@ -29,7 +29,7 @@ warp            per tensor core, two processes and double buffers in registers: 
 tensor core     executes the instructions in order, ``arrays`` at a time, each issue slot
                 ``latency`` cycles: a slot is accepted in the first cycle its operands are in
                 registers and the core is ready, or in the last cycle of the previous slot,
-                and executes from the next cycle (the contract of :mod:`isa.timing`)
+                and executes from the next cycle (the contract of :mod:`lutsim.isa.timing`)
 epilogue        when all warps are done: results staged through shared memory and written to L2
                 (fp32 atomic adds under split-K); L2 writes them back to DRAM (the last split's)
                 while the SM goes on. The kernel ends when every SM is done and DRAM is idle

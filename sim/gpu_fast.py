@@ -1,4 +1,4 @@
-"""The fast mode of :mod:`sim.gpu`: tile-level steady state in closed form, vectorized over the
+"""The fast mode of :mod:`lutsim.sim.gpu`: tile-level steady state in closed form, vectorized over the
 CTAs of a kernel, with no per-instruction events.
 
 SM ``s`` runs CTAs ``s``, ``s + sms``, ``s + 2 sms``, ... one after another. Each CTA takes
@@ -17,7 +17,7 @@ fill       the first stage written into shared memory, the stages that arrive me
            its share meanwhile)
 steps      per further step the slowest of its tensor core, its vector lanes, shared memory
            (stage writes and warp reads), its wave's share of L2, and of DRAM if it reads DRAM
-last       the tensor core's last step, one cycle (:mod:`isa.timing`), the epilogue (vector
+last       the tensor core's last step, one cycle (:mod:`lutsim.isa.timing`), the epilogue (vector
            lanes, shared memory staging)
 results    into L2: the first wave's first come first served (they finish together), later
            CTAs are staggered; a second-wave CTA also waits for the first-wave results that

@@ -1,9 +1,9 @@
 """The work of one mpGEMM kernel on a GPU, cut into thread blocks, warps and pipeline steps.
 
-:class:`Plan` is what both fidelity modes of :mod:`sim.gpu` consume: per warp and step the
+:class:`Plan` is what both fidelity modes of :mod:`lutsim.sim.gpu` consume: per warp and step the
 tensor-core instructions and their cycles, the shared-memory bytes and the vector work; per
 thread block (CTA) the bytes it moves through L2 and DRAM (after the L2 reuse model) and its
-epilogue. Nothing here depends on time; see :mod:`sim.gpu` for the model and its assumptions.
+epilogue. Nothing here depends on time; see :mod:`lutsim.sim.gpu` for the model and its assumptions.
 
 Layout of a CTA (``warps_m x warps_n`` warps, one per tensor core)::
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from isa.formats import FORMATS
+from lutsim.isa.formats import FORMATS
 
 from .presets import Machine
 
@@ -263,7 +263,7 @@ class Plan:
     @functools.cached_property
     def cta(self) -> dict[str, np.ndarray]:
         """Per-CTA arrays in launch order: tile indices, steps, and bytes (L2 reuse model of
-        :mod:`sim.gpu`)."""
+        :mod:`lutsim.sim.gpu`)."""
         t = self.t
         c = np.arange(self.ctas)
         mi = c % self.mt

@@ -1,5 +1,5 @@
 """GPU presets for the GPU-scale model: public facts about the GPUs, each with its source, and
-the tensor cores placed in them (LUT tensor cores built from :class:`isa.config.CoreConfig`, or
+the tensor cores placed in them (LUT tensor cores built from :class:`lutsim.isa.config.CoreConfig`, or
 the GPU's own MAC tensor cores as baselines).
 
 A preset name is ``<GPU>-<tensor core>``: ``A100-LUT-1X``, ``A100-LUT-4X``, ``A100-LUT-8X``,
@@ -30,7 +30,7 @@ dense FP8 MAC per clock          -             -             4096
 
 LUT tensor cores: ``LUT-1X`` is one M2N64K4 array (512 lookup elements) per tensor core, 4
 tensor cores per SM (the paper's A100-like arrangement); ``LUT-4X`` and ``LUT-8X`` put 4 and 8
-such arrays in each tensor core. The array is the :class:`isa.config.CoreConfig` of the machine:
+such arrays in each tensor core. The array is the :class:`lutsim.isa.config.CoreConfig` of the machine:
 its M, N, K, weight bits and formats, and its LMMA timing ``latency_cycles["lmma"]``, are used
 as they are, never re-declared here.
 
@@ -47,7 +47,7 @@ import math
 import types
 from dataclasses import dataclass, field
 
-from isa.config import CoreConfig
+from lutsim.isa.config import CoreConfig
 
 __all__ = [
     "GPUS",
@@ -344,7 +344,7 @@ def machine(
     LUT core (int8, int16, fp8_e4m3, fp8_e5m2, fp16; default fp16); a MAC preset computes in its
     own format and accepts only that one;
     ``regs``: register-file multiplier (1, 2, 4, 8); ``table_format``: the LUT core's table
-    format (default: derived by :class:`isa.config.CoreConfig`); ``core``: a whole core config
+    format (default: derived by :class:`lutsim.isa.config.CoreConfig`); ``core``: a whole core config
     instead (its weight bits and formats win); ``freq_mhz``: another clock (e.g. 1410 for the
     paper's normalization of both GPUs).
     """

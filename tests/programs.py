@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from isa.encoding import Instr, encode
+from lutsim.isa.encoding import Instr, encode
 
 _SIZE = {"ldt": "table_fragment_words", "ldw": "weight_fragment_words",
          "lda": "acc_fragment_words", "sta": "acc_fragment_words"}  # fmt: skip

@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from compiler.driver import compile_model
-from compiler.model import model_from_dict
-from compiler.quant import quantize_weight
-from isa.config import CoreConfig
+from lutsim.compiler.driver import compile_model
+from lutsim.compiler.model import model_from_dict
+from lutsim.compiler.quant import quantize_weight
+from lutsim.isa.config import CoreConfig
 
 SMALL = model_from_dict(
     {"architectures": ["LlamaForCausalLM"], "hidden_size": 32, "intermediate_size": 64,

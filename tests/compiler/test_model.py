@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from compiler.model import load_model, model_from_dict, preset_names, tiny
+from lutsim.compiler.model import load_model, model_from_dict, preset_names, tiny
 
 # fmt: off
 PUBLISHED = {  # name: (hidden, intermediate, layers, heads, kv heads, vocab, mlp, source)

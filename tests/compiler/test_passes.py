@@ -2,12 +2,12 @@ import json
 
 import pytest
 
-from compiler.driver import compile_model
-from compiler.ir import Linear, LutGemm, Module, Op, Precompute, Workload
-from compiler.model import load_model, preset_names
-from compiler.passes import PIPELINE, block_shape, lower_blocks, run_pipeline
-from compiler.quant import QuantSpec
-from isa.config import CoreConfig
+from lutsim.compiler.driver import compile_model
+from lutsim.compiler.ir import Linear, LutGemm, Module, Op, Precompute, Workload
+from lutsim.compiler.model import load_model, preset_names
+from lutsim.compiler.passes import PIPELINE, block_shape, lower_blocks, run_pipeline
+from lutsim.compiler.quant import QuantSpec
+from lutsim.isa.config import CoreConfig
 
 
 def test_pipeline_is_an_explicit_list_of_passes():

@@ -3,14 +3,14 @@ import math
 import numpy as np
 import pytest
 
-from compiler.driver import compile_model
-from compiler.program import LoopProgram, pack_table_region
-from compiler.quant import pack_weight_region
-from isa.config import CoreConfig
-from isa.encoding import Instr
-from isa.gemm import random_problem, run_gemm, tile_program
-from isa.golden import accumulate, epilogue, precompute_tables, weight_indices
-from isa.timing import schedule
+from lutsim.compiler.driver import compile_model
+from lutsim.compiler.program import LoopProgram, pack_table_region
+from lutsim.compiler.quant import pack_weight_region
+from lutsim.isa.config import CoreConfig
+from lutsim.isa.encoding import Instr
+from lutsim.isa.gemm import random_problem, run_gemm, tile_program
+from lutsim.isa.golden import accumulate, epilogue, precompute_tables, weight_indices
+from lutsim.isa.timing import schedule
 
 CORES = [
     CoreConfig(),

@@ -1,17 +1,17 @@
 import numpy as np
 import pytest
 
-from compiler.model import load_model
-from compiler.quant import (
+from lutsim.compiler.model import load_model
+from lutsim.compiler.quant import (
     QuantSpec,
     default_quant,
     pack_weight_region,
     parse_quant,
     quantize_weight,
 )
-from isa.config import CoreConfig
-from isa.gemm import lower, make_problem
-from isa.golden import precompute_tables, weight_indices
+from lutsim.isa.config import CoreConfig
+from lutsim.isa.gemm import lower, make_problem
+from lutsim.isa.golden import precompute_tables, weight_indices
 
 
 @pytest.mark.parametrize(

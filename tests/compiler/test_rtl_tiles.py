@@ -4,7 +4,7 @@ Each case compiles a full-size model, takes one of its LUT GEMMs, quantizes rand
 it, precomputes random activations' tables and lays out the GEMM's memory as the compiler
 does. Sampled tiles then run their program on their own memory image on the RTL (Verilator)
 and on the SimPy core model; both must equal the golden executor's run of the whole GEMM bit
-for bit, the LUT algorithm (:func:`isa.golden.accumulate`) on those tiles, and the timing
+for bit, the LUT algorithm (:func:`lutsim.isa.golden.accumulate`) on those tiles, and the timing
 contract's cycles. The cores are those of the default RTL tests, so their builds are shared.
 """
 
@@ -15,14 +15,14 @@ import math
 import numpy as np
 import pytest
 
-from compiler import compile_model, parse_quant
-from compiler.program import pack_table_region
-from compiler.quant import pack_weight_region, quantize_weight
-from hw.verilator import run_verilator
-from isa.config import load_config
-from isa.gemm import make_problem
-from isa.golden import accumulate, precompute_tables, weight_indices
-from sim.core import run_core
+from lutsim.compiler import compile_model, parse_quant
+from lutsim.compiler.program import pack_table_region
+from lutsim.compiler.quant import pack_weight_region, quantize_weight
+from lutsim.hw.verilator import run_verilator
+from lutsim.isa.config import load_config
+from lutsim.isa.gemm import make_problem
+from lutsim.isa.golden import accumulate, precompute_tables, weight_indices
+from lutsim.sim.core import run_core
 
 SAMPLED_TILES = 6
 

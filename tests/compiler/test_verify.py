@@ -3,9 +3,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from compiler.model import model_from_dict, preset_names
-from compiler.verify import verify
-from isa.config import CoreConfig
+from lutsim.compiler.model import model_from_dict, preset_names
+from lutsim.compiler.verify import verify
+from lutsim.isa.config import CoreConfig
 
 
 def _model(arch: str, heads: int, kv: int, layers: int = 3, **extra):
@@ -89,7 +89,7 @@ def test_tiny_shrinks_group_size_and_report():
 
 def test_a_wrong_program_is_caught(monkeypatch):
     """Swapping two GEMMs' packed weights breaks both the GEMM checks and the logits."""
-    from compiler import driver
+    from lutsim.compiler import driver
 
     original = driver._pack
 

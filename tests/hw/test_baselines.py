@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from amaranth import Cat
 
-from hw import vlbuild
-from hw.add_array import AddArray
-from hw.conv_lut_array import ConvLutArray
-from hw.mac_array import MacArray
-from isa.config import CoreConfig
-from isa.formats import from_bits
+from lutsim.hw import vlbuild
+from lutsim.hw.add_array import AddArray
+from lutsim.hw.conv_lut_array import ConvLutArray
+from lutsim.hw.mac_array import MacArray
+from lutsim.isa.config import CoreConfig
+from lutsim.isa.formats import from_bits
 from tests.isa.test_baselines import FP16, IntArrayCases, MacFp16Cases, Steps, random_steps
 
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")

@@ -5,9 +5,9 @@ import re
 import pytest
 import yaml
 
-from hw import export, vlbuild
-from hw.core import LutCore
-from isa.config import CoreConfig
+from lutsim.hw import export, vlbuild
+from lutsim.hw.core import LutCore
+from lutsim.isa.config import CoreConfig
 
 SMALL = CoreConfig(m=2, n=4)
 

@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hw import vlbuild
-from hw.fp_add import FPAdd
-from hw.fp_convert import FPConvert
-from hw.fp_mul import FPMul
-from hw.fp_scale import FPScale
-from isa.formats import FORMATS, Format, from_bits, quantize, to_bits, ulp
+from lutsim.hw import vlbuild
+from lutsim.hw.fp_add import FPAdd
+from lutsim.hw.fp_convert import FPConvert
+from lutsim.hw.fp_mul import FPMul
+from lutsim.hw.fp_scale import FPScale
+from lutsim.isa.formats import FORMATS, Format, from_bits, quantize, to_bits, ulp
 
 FLOATS = ("fp8_e4m3", "fp8_e5m2", "fp16", "fp32")
 NUMPY = {"fp16": (np.float16, np.uint16), "fp32": (np.float32, np.uint32)}

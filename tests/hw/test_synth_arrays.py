@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from amaranth import Value
 
-from hw.lut_ablation import STEPS, LutAblationArray
-from hw.lut_tile import LutTile
-from isa.config import CoreConfig
-from isa.formats import from_bits, to_bits
-from isa.golden import accumulate, precompute_tables, weight_indices
+from lutsim.hw.lut_ablation import STEPS, LutAblationArray
+from lutsim.hw.lut_tile import LutTile
+from lutsim.isa.config import CoreConfig
+from lutsim.isa.formats import from_bits, to_bits
+from lutsim.isa.golden import accumulate, precompute_tables, weight_indices
 
 os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
 
@@ -122,7 +122,7 @@ def test_lut_tile_equals_golden(act):
 
 @pytest.mark.parametrize("act", ["int8", "fp16"])
 def test_dense_mac_array(act):
-    from hw.dense_mac_array import DenseMacArray
+    from lutsim.hw.dense_mac_array import DenseMacArray
 
     cfg = CoreConfig(m=2, n=3, act_format=act)
     rng = np.random.default_rng(3)

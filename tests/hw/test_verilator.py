@@ -11,13 +11,13 @@ import re
 import numpy as np
 import pytest
 
-from hw.simulate import run_amaranth
-from hw.verilator import run_verilator, verilator_runner
-from isa.config import CoreConfig
-from isa.encoding import Instr, assemble, encode
-from isa.executor import Machine, execute, new_machine
-from isa.gemm import GemmResult, run_gemm
-from isa.timing import Stalls, schedule
+from lutsim.hw.simulate import run_amaranth
+from lutsim.hw.verilator import run_verilator, verilator_runner
+from lutsim.isa.config import CoreConfig
+from lutsim.isa.encoding import Instr, assemble, encode
+from lutsim.isa.executor import Machine, execute, new_machine
+from lutsim.isa.gemm import GemmResult, run_gemm
+from lutsim.isa.timing import Stalls, schedule
 from tests.hw.test_core import tile_jobs
 from tests.isa.gemm_cases import (
     FLOAT_CONFIGS,

@@ -6,7 +6,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hw import vlbuild
+from lutsim.hw import vlbuild
 
 
 class Counter(wiring.Component):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from isa.config import CoreConfig
-from isa.gemm import GemmResult, make_problem, random_problem, run_gemm
+from lutsim.isa.config import CoreConfig
+from lutsim.isa.gemm import GemmResult, make_problem, random_problem, run_gemm
 
 WEIGHTS = [
     {"weight_bits": 1},

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from isa.baselines import add_array, conv_lut, mac_fp16, mac_int
-from isa.config import CoreConfig
-from isa.formats import from_bits, to_bits, wrap_int
+from lutsim.isa.baselines import add_array, conv_lut, mac_fp16, mac_int
+from lutsim.isa.config import CoreConfig
+from lutsim.isa.formats import from_bits, to_bits, wrap_int
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def random_steps(cfg: CoreConfig, count: int, seed: int, clear_rate: float = 0.1
 
 
 def golden_steps(array: str, cfg: CoreConfig, steps: Steps) -> np.ndarray:
-    """Accumulator values after each step ``[S, M, N]`` by :mod:`isa.baselines` (from 0)."""
+    """Accumulator values after each step ``[S, M, N]`` by :mod:`lutsim.isa.baselines` (from 0)."""
     fn = {"mac": mac_fp16 if cfg.act.is_float else mac_int, "add": add_array,
           "conv_lut": conv_lut}[array]  # fmt: skip
     values = steps.values(cfg)
@@ -118,7 +118,7 @@ INT_IDS = ["int8-w1", "int8-ternary", "int16-w3", "int8-w4-k3"]
 
 class IntArrayCases:
     """Cases of an integer baseline array (``array``: mac, add or conv_lut). A level overrides
-    :meth:`run`; ``compare_golden`` adds a bit-for-bit comparison with :mod:`isa.baselines`."""
+    :meth:`run`; ``compare_golden`` adds a bit-for-bit comparison with :mod:`lutsim.isa.baselines`."""
 
     array = "add"
     n = 8

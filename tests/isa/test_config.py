@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from isa.config import (
+from lutsim.isa.config import (
     ACC_FORMATS,
     ACT_FORMATS,
     DEFAULT_PRESET,
@@ -17,7 +17,7 @@ from isa.config import (
     load_config,
     parse_override,
 )
-from isa.formats import FORMATS
+from lutsim.isa.formats import FORMATS
 
 PROPERTY = settings(
     max_examples=200,

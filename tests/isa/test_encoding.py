@@ -4,8 +4,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from isa.config import CoreConfig
-from isa.encoding import (
+from lutsim.isa.config import CoreConfig
+from lutsim.isa.encoding import (
     ATYPES,
     CTYPES,
     FIELDS,

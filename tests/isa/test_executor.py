@@ -3,11 +3,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from isa.config import CoreConfig
-from isa.encoding import Instr, assemble
-from isa.executor import execute, new_machine
-from isa.formats import from_bits, quantize, to_bits
-from isa.golden import (
+from lutsim.isa.config import CoreConfig
+from lutsim.isa.encoding import Instr, assemble
+from lutsim.isa.executor import execute, new_machine
+from lutsim.isa.formats import from_bits, quantize, to_bits
+from lutsim.isa.golden import (
     pack_acc,
     pack_tables,
     pack_weights,

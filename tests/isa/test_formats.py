@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from isa.formats import FORMATS, format_by_name, from_bits, quantize, to_bits, ulp, wrap_int
+from lutsim.isa.formats import FORMATS, format_by_name, from_bits, quantize, to_bits, ulp, wrap_int
 
 FP8 = ("fp8_e4m3", "fp8_e5m2")
 FLOATS = (*FP8, "fp16", "fp32")

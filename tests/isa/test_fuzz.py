@@ -14,7 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from isa.config import (
+from lutsim.isa.config import (
     ACC_FORMATS,
     ACT_FORMATS,
     PRESETS,
@@ -23,7 +23,7 @@ from isa.config import (
     config_from_dict,
     load_config,
 )
-from isa.encoding import (
+from lutsim.isa.encoding import (
     ATYPES,
     CTYPES,
     FIELDS,

@@ -3,10 +3,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from isa.config import CoreConfig, load_config
-from isa.encoding import Instr
-from isa.executor import execute, new_machine
-from isa.gemm import (
+from lutsim.isa.config import CoreConfig, load_config
+from lutsim.isa.encoding import Instr
+from lutsim.isa.executor import execute, new_machine
+from lutsim.isa.gemm import (
     GemmResult,
     load_npz,
     lower,
@@ -17,7 +17,7 @@ from isa.gemm import (
     run_gemm,
     save_npz,
 )
-from isa.golden import precompute_tables, weight_indices
+from lutsim.isa.golden import precompute_tables, weight_indices
 from tests.isa.gemm_cases import GemmCases
 
 

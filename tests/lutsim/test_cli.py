@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 import yaml
 
-from isa import encoding, gemm
-from isa.config import DEFAULT_PRESET, PRESETS, config_from_dict, load_config
-from isa.timing import schedule
 from lutsim import cli
+from lutsim.isa import encoding, gemm
+from lutsim.isa.config import DEFAULT_PRESET, PRESETS, config_from_dict, load_config
+from lutsim.isa.timing import schedule
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = """\

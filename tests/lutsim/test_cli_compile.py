@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from compiler import compile_model, verify
-from compiler.verify import VerifyResult
 from lutsim import cli
-from reports.latency import Phase, model_latency
+from lutsim.compiler import compile_model, verify
+from lutsim.compiler.verify import VerifyResult
+from lutsim.reports.latency import Phase, model_latency
 from tests.lutsim.test_cli import fails, ok, run, usage_error
 
 
@@ -86,7 +86,7 @@ def test_compile_verify_tiny(tmp_path, model, quant):
 
 def test_compile_verify_failure_exits_1(monkeypatch, capsys):
     """A failed check is reported and exits 1 (forced in-process)."""
-    import compiler
+    from lutsim import compiler
 
     def failing(*args, **kwargs) -> VerifyResult:
         result = verify(*args, **kwargs)

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from isa import gemm
-from isa.config import load_config
-from isa.golden import reference
-from isa.timing import schedule
-from sim import gpu, presets
+from lutsim.isa import gemm
+from lutsim.isa.config import load_config
+from lutsim.isa.golden import reference
+from lutsim.isa.timing import schedule
+from lutsim.sim import gpu, presets
 from tests.lutsim.test_cli import fails, ok, run, usage_error
 
 

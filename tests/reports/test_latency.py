@@ -1,13 +1,13 @@
-"""Whole-model latency (:mod:`reports.latency`): its parts against the models it combines."""
+"""Whole-model latency (:mod:`lutsim.reports.latency`): its parts against the models it combines."""
 
 from __future__ import annotations
 
 import pytest
 
-from compiler import compile_model
-from compiler.ir import LutGemm
-from reports.latency import CATEGORIES, Phase, decode, model_latency, prefill
-from sim import gpu
+from lutsim.compiler import compile_model
+from lutsim.compiler.ir import LutGemm
+from lutsim.reports.latency import CATEGORIES, Phase, decode, model_latency, prefill
+from lutsim.sim import gpu
 
 MODEL = "bitnet-b1.58-700m"
 

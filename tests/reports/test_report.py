@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from isa.config import CoreConfig
-from reports import synth
-from reports.energy import core_cycles, datapath_energy
-from reports.latency import decode, model_latency, prefill
-from reports.report import ReportSpec, build_report
+from lutsim.isa.config import CoreConfig
+from lutsim.reports import synth
+from lutsim.reports.energy import core_cycles, datapath_energy
+from lutsim.reports.latency import decode, model_latency, prefill
+from lutsim.reports.report import ReportSpec, build_report
 from tests.lutsim.test_cli import fails, run, usage_error
 
 SMALL = ReportSpec(
@@ -176,7 +176,7 @@ def _pair(level, bits, act, baseline, area, power, density):
 
 
 def test_beside_paper_rows_are_our_measurements():
-    from reports.report import _beside_paper
+    from lutsim.reports.report import _beside_paper
 
     data = {
         "lut_vs_mac": [

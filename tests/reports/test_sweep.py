@@ -26,10 +26,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reports import evaluators, pareto, sweep_spec
-from reports.evaluators import EVALUATORS, Evaluator, Metric, Param, register
-from reports.sweep import Task, evaluate, load_spec, parse_spec, run_sweep
-from reports.sweep_spec import canonical_json
+from lutsim.reports import evaluators, pareto, sweep_spec
+from lutsim.reports.evaluators import EVALUATORS, Evaluator, Metric, Param, register
+from lutsim.reports.sweep import Task, evaluate, load_spec, parse_spec, run_sweep
+from lutsim.reports.sweep_spec import canonical_json
 
 ROOT = Path(__file__).resolve().parents[2]
 LUTSIM = Path(sys.executable).parent / "lutsim"
@@ -209,7 +209,7 @@ def test_synth_point_errors(tmp_path, points, message):
 
 
 def test_synth_evaluator_calls_synthesize(monkeypatch):
-    synth = pytest.importorskip("reports.synth")
+    synth = pytest.importorskip("lutsim.reports.synth")
     calls = []
 
     class Result:
@@ -237,7 +237,7 @@ def test_synth_evaluator_calls_synthesize(monkeypatch):
 
 @pytest.mark.slow
 def test_synth_sweep_for_real(tmp_path):
-    pytest.importorskip("reports.synth")
+    pytest.importorskip("lutsim.reports.synth")
     spec = spec_file(tmp_path, {"metrics": ["core", "synth", "sim"],
                                 "base": {**SIM_BASE, "act_format": "int8", "m": 1, "n": 4},
                                 "grid": {"weight_bits": [1, 2]}})  # fmt: skip

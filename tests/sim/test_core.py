@@ -6,14 +6,14 @@ import os
 import numpy as np
 import pytest
 
-from hw.simulate import run_amaranth
-from isa.config import CoreConfig
-from isa.encoding import Instr, assemble, encode
-from isa.executor import execute, new_machine
-from isa.gemm import GemmResult, lower, run_gemm
-from isa.golden import precompute_tables, weight_indices
-from isa.timing import Stalls, schedule
-from sim.core import action_names, run_core, sim_runner
+from lutsim.hw.simulate import run_amaranth
+from lutsim.isa.config import CoreConfig
+from lutsim.isa.encoding import Instr, assemble, encode
+from lutsim.isa.executor import execute, new_machine
+from lutsim.isa.gemm import GemmResult, lower, run_gemm
+from lutsim.isa.golden import precompute_tables, weight_indices
+from lutsim.isa.timing import Stalls, schedule
+from lutsim.sim.core import action_names, run_core, sim_runner
 from tests.isa.gemm_cases import GemmCases
 from tests.programs import random_memory, random_program
 

@@ -9,14 +9,14 @@ import math
 import pytest
 import simpy
 
-from isa.config import CoreConfig
-from isa.encoding import Instr
-from isa.timing import schedule
-from sim import gpu
-from sim.gpu import DETAILED_SLOTS, Tiling, simulate, simulate_machine
-from sim.gpu_detailed import _TensorCore
-from sim.gpu_plan import Plan
-from sim.presets import GPU_SOURCES, GPUS, PRESETS, machine
+from lutsim.isa.config import CoreConfig
+from lutsim.isa.encoding import Instr
+from lutsim.isa.timing import schedule
+from lutsim.sim import gpu
+from lutsim.sim.gpu import DETAILED_SLOTS, Tiling, simulate, simulate_machine
+from lutsim.sim.gpu_detailed import _TensorCore
+from lutsim.sim.gpu_plan import Plan
+from lutsim.sim.presets import GPU_SOURCES, GPUS, PRESETS, machine
 
 LLAMA2_13B = (2048, 27648, 5120)  # M = 2048 tokens, N = 2 x 13824 (gate and up), K = hidden
 DECODE = [(1, 4096, 4096), (1, 11008, 4096), (1, 4096, 11008), (1, 27648, 5120)]
