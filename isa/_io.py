@@ -1,22 +1,74 @@
-"""Atomic file writes: a reader sees the old file or the whole new one, never half of it."""
+"""The one output writer: atomic, and safe for what it replaces.
+
+Every file lutsim writes goes through :func:`atomic_write_bytes` (or ``_text``):
+
+* **atomic**: the data goes to a temporary file in the destination's directory, is flushed to
+  disk and renamed over the destination; a reader sees the old file or the whole new one, and
+  a failure leaves the old file as it was;
+* **only regular files are replaced**: a destination that exists and is not a regular file (a
+  directory, a device node, a FIFO, a socket) is refused with a ``ValueError``;
+* **symlinks are written through**: the link's final target is replaced and the link stays
+  (a dangling link creates its target);
+* **permissions**: a new file gets ``0o666`` less the process umask, as ``open()`` would give
+  it; a replaced file keeps its mode.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
+__all__ = ["atomic_write_bytes", "atomic_write_text", "process_umask", "same_file"]
+
+
+def process_umask() -> int:
+    """The umask of this process, read without changing it where the OS allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def same_file(a, b) -> bool:
+    """Whether two paths name the same existing file (through links and ``..``)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _destination(path: Path) -> tuple[Path, int]:
+    """The file to replace (symlinks followed) and the mode it gets."""
+    target = Path(os.path.realpath(path))
+    try:
+        info = target.stat()
+    except FileNotFoundError:
+        return target, 0o666 & ~process_umask()
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise ValueError(f"{str(path)[:200]!r} is {kind}; refusing to replace it")
+    return target, stat.S_IMODE(info.st_mode)
+
 
 def atomic_write_bytes(path, data: bytes) -> None:
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    """Write ``data`` to ``path`` atomically (see the module docstring)."""
+    target, mode = _destination(Path(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
+            os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

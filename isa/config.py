@@ -55,6 +55,7 @@ import functools
 import math
 import os
 import reprlib
+import stat
 import tomllib
 import types
 from dataclasses import dataclass, fields
@@ -437,8 +438,12 @@ def _strict_yaml_loader():
 
 
 def _read_file(path: Path) -> Any:
-    """The parsed document: a dict for TOML, any YAML value (an empty file is ``{}``)."""
+    """The parsed document: a dict for TOML, any YAML value (an empty file is ``{}``). Only a
+    regular file is read (a FIFO or a device would block or never end)."""
     try:
+        mode = path.stat().st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a directory: the OS's own message
+            raise ValueError(f"cannot read config file {str(path)!r}: not a regular file")
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         reason = err.strerror or _one_line(err)
@@ -487,14 +492,25 @@ def load_config(
     if name in PRESETS:
         data: Any = dict(PRESETS[name])
         source = f"preset {name!r}"
-    elif name.endswith((".toml", ".yaml", ".yml")) or Path(name).exists():
+    elif name.endswith((".toml", ".yaml", ".yml")) or _exists(Path(name)):
         data = _read_file(Path(name))
         source = _file_label(Path(name))
     else:
         raise ValueError(f"unknown config {name!r}: not a preset name or a TOML/YAML file")
     if isinstance(data, dict):
         data = dict(data)
+        given = set()
         for text in overrides:
             key, value = parse_override(text)
+            if key in given:
+                raise ValueError(f"override {key!r} is given twice")
+            given.add(key)
             data[key] = value
     return config_from_dict(data, source)
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long to be a path
+        return False

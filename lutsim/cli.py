@@ -22,7 +22,11 @@ and repeated ``--set KEY=VALUE`` overrides, resolved by :func:`lutsim.isa.config
 
 Every failure is one line on stderr, ``lutsim: error: <message>``, never a traceback. Exit
 codes: 0 success, 1 bad input (a file, a configuration or data the library rejects, or a result
-outside its error bound), 2 a command line that cannot be carried out as written.
+outside its error bound, or more memory than the machine has), 2 a command line that cannot be
+carried out as written, 70 an internal error (a bug: please report it; ``--debug`` anywhere on
+the command line shows its traceback), 130 interrupted. Long tokens in messages are cut to 80
+characters. Outputs never replace an input, a directory or anything but a regular file
+(:mod:`lutsim.isa._io`).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from .common import (
     UsageError,
     add_config,
     add_sets,
+    check_output,
     config,
     fmt_num,
     one_line,
@@ -123,6 +128,7 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 # ---- asm / disasm -------------------------------------------------------------------------
 def _cmd_asm(args: argparse.Namespace) -> int:
+    check_output(args.output, args.input)
     cfg = config(args)
     text = read_text(args.input, "assembly")
     try:
@@ -155,6 +161,7 @@ def _read_hex(path: str) -> list[tuple[int, str]]:
 
 
 def _cmd_disasm(args: argparse.Namespace) -> int:
+    check_output(args.output, args.input)
     if args.hex:
         words = _read_hex(args.input)
     else:
@@ -278,6 +285,8 @@ def _cmd_gemm(args: argparse.Namespace) -> int:
     from lutsim.isa import gemm
 
     _check_impl(args.impl)
+    check_output(args.out, args.inputs)
+    check_output(args.vcd, args.inputs)
     if args.vcd is not None and args.impl in ("golden", "sim"):
         raise UsageError(f"--vcd needs an RTL impl (rtl or rtl-amaranth), not {args.impl!r}")
     cfg = config(args)
@@ -470,8 +479,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+INTERNAL_ERROR = 70
+"""Exit code of a failure that is lutsim's own (EX_SOFTWARE): a bug to report."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one command line; returns the exit code."""
+    """Run one command line; returns the exit code. ``--debug`` anywhere before ``--`` lets an
+    internal error end in its traceback instead of one line."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    end = argv.index("--") if "--" in argv else len(argv)
+    debug = "--debug" in argv[:end]
+    argv = [arg for arg in argv[:end] if arg != "--debug"] + argv[end:]
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
@@ -484,7 +502,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except OSError as err:
         message, code = os_message(err), 1
+    except MemoryError:
+        message = "out of memory: the problem does not fit this machine; make it smaller"
+        code = 1
     except (ValueError, RuntimeError) as err:
         message, code = str(err), 1
+    except Exception as err:  # noqa: BLE001 - the last guard: one line, never a traceback
+        if debug:
+            raise
+        message = (f"internal error: {type(err).__name__}: {err} "
+                   "(please report it; --debug shows the traceback)")  # fmt: skip
+        code = INTERNAL_ERROR
     sys.stderr.write(f"{PROG}: error: {one_line(message)}\n")
     return code

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from lutsim.isa._io import atomic_write_bytes
+from lutsim.isa._io import atomic_write_bytes, same_file
 from lutsim.isa.config import DEFAULT_PRESET, CoreConfig, load_config
 
 
@@ -25,8 +25,32 @@ class UsageError(Exception):
     """A command line that cannot be carried out as written (exit code 2)."""
 
 
+LONG_TOKEN = 80
+"""Characters of one whitespace-free token an error message keeps (then ``…``)."""
+
+
+def _cut(token: str) -> str:
+    """``token`` cut to :data:`LONG_TOKEN` characters, keeping its closing punctuation."""
+    if len(token) <= LONG_TOKEN:
+        return token
+    body = token.rstrip("'\":,;.)]}")
+    return body[:LONG_TOKEN] + "…" + token[len(body) :][-3:]
+
+
 def one_line(text: str) -> str:
-    return "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
+    """``text`` on one line, each token longer than :data:`LONG_TOKEN` characters cut short
+    (an error that echoes a 10 MB argument stays one readable line)."""
+    line = "; ".join(part.strip() for part in str(text).splitlines() if part.strip())
+    return " ".join(_cut(token) for token in line.split(" "))
+
+
+def check_output(output: str | None, *inputs: str | None) -> None:
+    """Refuse an output path that names one of the command's input files."""
+    for source in inputs:
+        if output is not None and source is not None and same_file(output, source):
+            raise UsageError(
+                f"output {_cut(output)!r} is the input {_cut(source)!r}; choose another path"
+            )
 
 
 def os_message(err: OSError) -> str:

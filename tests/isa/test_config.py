@@ -1,5 +1,6 @@
 import dataclasses
 import math
+import os
 import re
 
 import pytest
@@ -601,3 +602,25 @@ def test_config_pickles_after_derived_facts_are_cached():
     assert cfg.latency_cycles["lmma"] == 3 and cfg.table.bits == 11
     clone = pickle.loads(pickle.dumps(cfg))
     assert clone == cfg and clone.latency_cycles == cfg.latency_cycles
+
+
+def test_config_file_must_be_regular(tmp_path):
+    fifo = tmp_path / "core.toml"
+    os.mkfifo(fifo)  # reading it would block forever
+    with pytest.raises(ValueError, match=rf"^cannot read config file '{fifo}': not a regular file$"):
+        load_config(str(fifo))
+    with pytest.raises(ValueError, match=r"^cannot read config file '/dev/null': not a regular file$"):
+        load_config("/dev/null")
+
+
+def test_override_given_twice_is_rejected():
+    with pytest.raises(ValueError, match=r"^override 'n' is given twice$"):
+        load_config("m2n64k4", ["n=4", "n=8"])
+    with pytest.raises(ValueError, match=r"^override 'n' is given twice$"):
+        load_config("m2n64k4", ["n=4", " n = 4"])
+
+
+def test_name_too_long_for_a_path_is_unknown():
+    name = "y" * 10_000
+    with pytest.raises(ValueError, match=r"^unknown config 'y+': not a preset name or a TOML/YAML file$"):
+        load_config(name)
