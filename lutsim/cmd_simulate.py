@@ -1,8 +1,11 @@
 """``lutsim simulate``: one mpGEMM on a GPU preset through the cycle model (:mod:`lutsim.sim.gpu`).
 
-Prints the cycles, the time at the preset's clock, the utilization of each resource, the
-achieved TOPS against the compute and memory roofs, the bytes moved at each memory level and
-the action counts; ``--json`` prints :meth:`lutsim.sim.gpu.GpuRun.to_dict` as one object.
+Prints the cycles (with each kernel's fixed time), the time at the preset's clock, the
+utilization of each resource, for every kernel what limits it, how far the next resource is
+behind and what would make it faster, the achieved TOPS against the compute and memory roofs,
+the bytes moved at each memory level and the action counts; ``--json`` prints
+:meth:`lutsim.sim.gpu.GpuRun.to_dict` as one object. ``--wbits 16`` (FP16 presets) and
+``--wbits 8`` (INT8, FP8) run a dense model at the tensor core's own width.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import json
 
 from .common import UsageError, fmt_num, print_table
 
-WBITS = ("1", "2", "3", "4", "1.58")
+WBITS = ("1", "2", "3", "4", "1.58", "8", "16")
 
 
 def _shape(text: str) -> tuple[int, int, int]:
@@ -57,7 +60,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         args.preset, m, n, k,
         wbits=_wbits(args.wbits), act=args.act, regs=args.regs, table_format=args.table_format,
         mode=args.mode, precompute=args.precompute, tiling=_tiling(args.tile),
-        freq_mhz=args.clock_mhz, max_slots=args.max_slots,
+        freq_mhz=args.clock_mhz, max_slots=args.max_slots, sustained=not args.ideal,
     )  # fmt: skip
     if args.json:
         print(json.dumps(run.to_dict()))
@@ -74,11 +77,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         f"{run.roof_fraction:.3f} of the lower roof"
     )
     rows = [
-        (kernel.name, str(kernel.cycles), kernel.bound,
+        (kernel.name, str(kernel.cycles), str(kernel.fixed_cycles), kernel.bottleneck["limit"],
          *(f"{kernel.utilization.get(r, 0.0):.3f}" for r in gpu.RESOURCES))
         for kernel in run.kernels
     ]  # fmt: skip
-    print_table(("kernel", "cycles", "bound", *(f"util.{r}" for r in gpu.RESOURCES)), rows)
+    print_table(("kernel", "cycles", "fixed", "limit", *(f"util.{r}" for r in gpu.RESOURCES)), rows)
+    for kernel in run.kernels:
+        print(f"{kernel.name}: {kernel.bottleneck['text']}")
     print("bytes moved: " + "  ".join(f"{key} {fmt_num(v)}" for key, v in run.bytes.items()))
     counts = {key: v for key, v in run.actions.items() if not key.endswith("_bytes")}
     print("actions: " + "  ".join(f"{key} {fmt_num(v)}" for key, v in counts.items()))
@@ -93,7 +98,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", metavar="P", help="GPU preset, e.g. A100-LUT-4X (--list-presets)")
     p.add_argument("--gemm", metavar="M,N,K", help="O[M,N] = A[M,K] W[N,K]^T")
     p.add_argument("--wbits", default="2", help=f"weight bits: {', '.join(WBITS)} (default: 2)")
-    p.add_argument("--act", metavar="FMT", help="LUT cores' activation format (default: fp16)")
+    p.add_argument(
+        "--act", metavar="FMT",
+        help="activation format: LUT cores' (default: fp16); a dense MAC model's (fp16, bf16, "
+        "int8, e4m3)",
+    )  # fmt: skip
     p.add_argument("--table-format", metavar="FMT", help="LUT cores' table format, e.g. int8")
     p.add_argument(
         "--regs", type=int, default=1, help="register-file multiplier 1, 2, 4 or 8 (default: 1)"
@@ -111,6 +120,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--tile", metavar="WM,WN,WARPS_M,WARPS_N,K_STEP,STAGES[,SPLIT_K]",
                    help="a fixed tiling instead of the search")  # fmt: skip
     p.add_argument("--clock-mhz", type=float, help="another clock (default: the preset's)")
+    p.add_argument(
+        "--ideal", action="store_true",
+        help="the ideal machine: peak rates, no fixed time per kernel (default: the GPU's "
+        "costs under load)",
+    )  # fmt: skip
     p.add_argument(
         "--max-slots", type=int, default=DETAILED_SLOTS,
         help=f"detailed mode: refuse more tensor-core issue slots (default: {DETAILED_SLOTS})",

@@ -114,6 +114,7 @@ from typing import Any
 
 import numpy as np
 
+from .gpu_bottleneck import explain
 from .gpu_fast import run_fast
 from .gpu_plan import (
     DEQUANT_OPS_PER_WEIGHT,
@@ -160,12 +161,16 @@ class KernelRun:
     actions: dict[str, float]
     bound: str  # the busiest resource
     events: int = 0  # SimPy events (detailed mode)
+    fixed_cycles: int = 0  # of ``cycles``: the fixed time of a kernel (GpuCosts), both modes
+    bottleneck: dict[str, Any] = field(default_factory=dict, compare=False)  # see explain()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "cycles": self.cycles,
+            "fixed_cycles": self.fixed_cycles,
             "bound": self.bound,
+            "bottleneck": self.bottleneck,
             "utilization": self.utilization,
             "bytes": self.bytes,
             "actions": self.actions,
@@ -329,14 +334,14 @@ def _estimate(plan: Plan) -> float:
         * sg
         * (t.cta_m * plan.row_bytes + t.cta_n * plan.col_bytes)
         / gpu.l2_bytes_per_cycle,
-        dram / (waves * steps) / gpu.dram_bytes_per_cycle,
+        dram / (waves * steps) / plan.mach.dram_bytes_per_cycle,
     )
     overhead = (
         smem
         + plan.vec_cycles(plan.epilogue_ops)
         + plan.epilogue_smem_bytes / gpu.smem_bytes_per_cycle
     )
-    return max(waves * (steps * step + overhead), dram / gpu.dram_bytes_per_cycle)
+    return max(waves * (steps * step + overhead), dram / plan.mach.dram_bytes_per_cycle)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -402,7 +407,11 @@ def _gemm_actions(plan: Plan) -> dict[str, float]:
         tc = plan.mach.tc
         wrows, tokens, kk = tc.shape
         acc = "int32" if tc.fmt == "int8" else "fp32"
-        dequant = warps * t.warp_n * plan.k_unit * total_groups * DEQUANT_OPS_PER_WEIGHT
+        dequant = (
+            0.0
+            if plan.dense
+            else (warps * t.warp_n * plan.k_unit * total_groups * DEQUANT_OPS_PER_WEIGHT)
+        )
         actions = {
             "instr.mma": instrs,
             "tc.issue": slots,
@@ -425,7 +434,7 @@ def _gemm_actions(plan: Plan) -> dict[str, float]:
     return {key: float(value) for key, value in actions.items()}
 
 
-def _busy(mach: Machine, actions: dict[str, float], instr_cycles: int) -> dict[str, float]:
+def _busy(mach: Machine, actions: dict[str, float], slot_cycles: float) -> dict[str, float]:
     """Busy cycles of each resource, summed over its units, from the counts."""
     gpu = mach.gpu
 
@@ -433,21 +442,27 @@ def _busy(mach: Machine, actions: dict[str, float], instr_cycles: int) -> dict[s
         return sum(actions.get(key, 0.0) for key in keys)
 
     return {
-        "tensor": total("tc.issue") * instr_cycles,
+        "tensor": total("tc.issue") * slot_cycles,
         "vector": total("vec.op") / gpu.vector_lanes_per_tensor_core,
         "smem": total("smem.read_bytes", "smem.write_bytes") / gpu.smem_bytes_per_cycle,
         "l2": total("l2.read_bytes", "l2.write_bytes") / gpu.l2_bytes_per_cycle,
-        "dram": total("dram.read_bytes", "dram.write_bytes") / gpu.dram_bytes_per_cycle,
+        "dram": total("dram.read_bytes", "dram.write_bytes") / mach.dram_bytes_per_cycle,
     }
 
 
-def _kernel(name: str, mach: Machine, cycles: int, busy, actions, events: int) -> KernelRun:
+def _kernel(
+    name: str, mach: Machine, cycles: int, busy, actions, events: int, fixed: int = 0,
+    plan: Plan | None = None,
+) -> KernelRun:  # fmt: skip
     gpu = mach.gpu
     tcs = gpu.sms * gpu.tensor_cores_per_sm
     units = {"tensor": tcs, "vector": tcs, "smem": gpu.sms, "l2": 1, "dram": 1}
+    cycles = int(cycles) + fixed
     util = {r: busy[r] / (units[r] * cycles) for r in RESOURCES}
     nbytes = {key: value for key, value in actions.items() if key.endswith("_bytes")}
-    return KernelRun(name, int(cycles), util, nbytes, actions, max(RESOURCES, key=util.get), events)
+    why = explain(mach, cycles, fixed, util, plan)
+    return KernelRun(name, cycles, util, nbytes, actions, max(RESOURCES, key=util.get), events,
+                     fixed, why)  # fmt: skip
 
 
 def _precompute(mach: Machine, m: int, k: int, how: str) -> KernelRun | None:
@@ -465,17 +480,19 @@ def _precompute(mach: Machine, m: int, k: int, how: str) -> KernelRun | None:
     if how == "fused":
         extra = max(0.0, table_bytes - act_bytes)
         cycles = math.ceil(
-            ops / (gpu.sms * gpu.vector_lanes_per_sm) + extra / gpu.dram_bytes_per_cycle
+            ops / (gpu.sms * gpu.vector_lanes_per_sm) + extra / mach.dram_bytes_per_cycle
         )
         actions.update({"l2.write_bytes": extra, "dram.write_bytes": extra})
         events = 0
     else:
-        result = run_precompute(gpu, act_bytes, table_bytes, ops, tables)
+        result = run_precompute(gpu, act_bytes, table_bytes, ops, tables,
+                                mach.dram_bytes_per_cycle)  # fmt: skip
         cycles, events = result["cycles"], result["events"]
         actions.update({"dram.read_bytes": act_bytes, "l2.read_bytes": act_bytes,
                         "l2.write_bytes": table_bytes, "dram.write_bytes": table_bytes})  # fmt: skip
     busy = _busy(mach, actions, 0)
-    return _kernel(f"precompute ({how})", mach, max(cycles, 1), busy, actions, events)
+    fixed = 0 if how == "fused" else mach.fixed_cycles  # a fused precompute launches nothing
+    return _kernel(f"precompute ({how})", mach, max(cycles, 1), busy, actions, events, fixed)
 
 
 def simulate_machine(
@@ -510,8 +527,8 @@ def simulate_machine(
         busy, events = result["busy"], result["events"]
     else:
         result = run_fast(plan)
-        busy, events = _busy(mach, actions, plan.instr_cycles), 0
-    gemm = _kernel("gemm", mach, result["cycles"], busy, actions, events)
+        busy, events = _busy(mach, actions, plan.slot_cycles), 0
+    gemm = _kernel("gemm", mach, result["cycles"], busy, actions, events, mach.fixed_cycles, plan)
     kernels = [kernel for kernel in (_precompute(mach, m, k, precompute), gemm) if kernel]
     totals: dict[str, float] = {}
     for kernel in kernels:
@@ -556,19 +573,24 @@ def simulate(
     tiling: Tiling | None = None,
     freq_mhz: float | None = None,
     max_slots: int = DETAILED_SLOTS,
+    sustained: bool = True,
 ) -> GpuRun:
     """Simulate the mpGEMM ``O[M, N] = A[M, K] W[N, K]^T`` on a GPU preset.
 
     ``preset``: a name of :data:`lutsim.sim.presets.PRESETS` (``A100-LUT-4X``, ``H100-FP8``, ...);
-    ``wbits``: 1..4 or 1.58 (ternary); ``act``: the LUT core's activation format (default
-    fp16; MAC presets compute in their own); ``regs``: register multiplier 1, 2, 4 or 8;
+    ``wbits``: 1..4 or 1.58 (ternary), or a MAC preset's own width for a dense model (16 on
+    FP16, 8 on INT8 and FP8: no dequantization); ``act``: the LUT core's activation format
+    (default fp16; MAC presets compute in their own, FP16 presets also bf16); ``regs``: register multiplier 1, 2, 4 or 8;
     ``table_format``: the LUT core's table format (``"int8"``: table quantization; default as
     :class:`lutsim.isa.config.CoreConfig` derives it); ``mode``: ``"fast"`` or ``"detailed"``;
     ``precompute``: ``"fused"``, ``"separate"`` or ``"none"``; ``tiling``: a fixed
     :class:`Tiling` instead of the search; ``freq_mhz``: another clock (1410 normalizes both
     GPUs as the paper does); ``max_slots``: refuse detailed runs of more tensor-core issue
-    slots. Every bad argument is a one-line ``ValueError``."""
-    mach = machine(preset, wbits, act, regs, table_format=table_format, freq_mhz=freq_mhz)
+    slots; ``sustained``: the GPU's costs under load (fixed time per kernel, sustained rates:
+    :class:`lutsim.sim.presets.GpuCosts`), or with False the ideal machine. Every bad argument
+    is a one-line ``ValueError``."""
+    mach = machine(preset, wbits, act, regs, table_format=table_format, freq_mhz=freq_mhz,
+                   sustained=sustained)  # fmt: skip
     return simulate_machine(
         mach, m, n, k, mode=mode, precompute=precompute, tiling=tiling, max_slots=max_slots
     )
@@ -584,6 +606,7 @@ def simulate_precompute(
     act: str | None = None,
     table_format: str | None = None,
     freq_mhz: float | None = None,
+    sustained: bool = True,
 ) -> KernelRun | None:
     """The table precompute of ``m`` activation rows of length ``k`` on a LUT preset, as the
     kernel :func:`simulate` puts before a GEMM: ``how`` = ``"fused"`` (extra work inside the
@@ -591,7 +614,8 @@ def simulate_precompute(
     with ``how="none"``. For tables shared by several GEMMs (Q, K and V read one table)."""
     if how not in PRECOMPUTE:
         raise ValueError(f"precompute must be one of {', '.join(PRECOMPUTE)}, not {how!r}")
-    mach = machine(preset, wbits, act, 1, table_format=table_format, freq_mhz=freq_mhz)
+    mach = machine(preset, wbits, act, 1, table_format=table_format, freq_mhz=freq_mhz,
+                   sustained=sustained)  # fmt: skip
     _, _, k = check_shape(m, 1, k)
     return _precompute(mach, int(m), k, how)
 

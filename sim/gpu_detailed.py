@@ -100,7 +100,7 @@ class _TensorCore:
 
     __slots__ = ("env", "latency", "work", "waiting", "ready", "busy", "slots")
 
-    def __init__(self, env: simpy.Environment, latency: int):
+    def __init__(self, env: simpy.Environment, latency: float):
         self.env, self.latency = env, latency
         self.work: collections.deque = collections.deque()
         self.waiting: simpy.Event | None = None
@@ -125,8 +125,8 @@ class _TensorCore:
                 self.waiting = env.event()
                 yield self.waiting
             slots, done = self.work.popleft()
-            for _ in range(slots):
-                accept = max(math.ceil(env.now), self.ready)
+            for _ in range(slots):  # back to back, or from the next whole cycle after a gap
+                accept = self.ready if env.now <= self.ready else math.ceil(env.now)
                 self.ready = accept + latency
                 yield env.timeout(self.ready - env.now)
             self.busy += slots * latency
@@ -140,7 +140,7 @@ class _Detailed:
         self.plan = plan
         gpu = plan.mach.gpu
         self.env = env = CountingEnvironment()
-        self.dram = _Dram(gpu.dram_bytes_per_cycle)
+        self.dram = _Dram(plan.mach.dram_bytes_per_cycle)
         self.l2 = _Pipe(gpu.l2_bytes_per_cycle)
         self.smems: list[_Pipe] = []
         self.vecs: list[_Pipe] = []
@@ -158,7 +158,7 @@ class _Detailed:
         for _ in range(min(plan.sms, plan.ctas)):
             smem = _Pipe(gpu.smem_bytes_per_cycle)
             vecs = [_Pipe(lanes) for _ in range(plan.warps)]
-            tcs = [_TensorCore(env, plan.instr_cycles) for _ in range(plan.warps)]
+            tcs = [_TensorCore(env, plan.slot_cycles) for _ in range(plan.warps)]
             self.smems.append(smem)
             self.vecs += vecs
             self.tcs += tcs
@@ -278,12 +278,17 @@ def precompute_chunks(gpu, act_bytes: float, tables: int) -> int:
     return max(1, math.ceil(act_bytes / PRECOMPUTE_CHUNK_BYTES), min(2 * gpu.sms, tables))
 
 
-def run_precompute(gpu, act_bytes: float, table_bytes: float, ops: float, tables: int) -> dict:
+def run_precompute(
+    gpu, act_bytes: float, table_bytes: float, ops: float, tables: int,
+    dram_bytes_per_cycle: float | None = None,
+) -> dict:  # fmt: skip
     """The separate precompute kernel, chunk by chunk: each SM works on two chunks at a time;
     a chunk is read from DRAM through L2, turned into tables on the SM's vector lanes and
-    written to L2, which writes it back to DRAM."""
+    written to L2, which writes it back to DRAM (at ``dram_bytes_per_cycle``, default the
+    GPU's peak)."""
     env = CountingEnvironment()
-    dram, l2 = _Dram(gpu.dram_bytes_per_cycle), _Pipe(gpu.l2_bytes_per_cycle)
+    dram = _Dram(dram_bytes_per_cycle or gpu.dram_bytes_per_cycle)
+    l2 = _Pipe(gpu.l2_bytes_per_cycle)
     chunks = precompute_chunks(gpu, act_bytes, tables)
     read, write, work = act_bytes / chunks, table_bytes / chunks, ops / chunks
     state = {"next": 0, "end": 0.0}

@@ -57,7 +57,7 @@ def run_fast(plan: Plan) -> dict:
     gpu, cta = plan.mach.gpu, plan.cta
     warps, stages, sg = plan.warps, plan.t.stages, plan.step_groups
     smem_bw, l2_bw = gpu.smem_bytes_per_cycle, gpu.l2_bytes_per_cycle
-    dram_bw = gpu.dram_bytes_per_cycle
+    dram_bw = plan.mach.dram_bytes_per_cycle
     ctas = plan.ctas
     wave = np.arange(ctas) // plan.sms
     starts = np.arange(0, ctas, plan.sms)

@@ -52,7 +52,7 @@ EPILOGUE_OPS = {"lut": 3, "mac": 2}
 CVT); MAC ``s acc`` then convert (MUL, CVT)."""
 
 META_BYTES_PER_COLUMN = 4
-"""Per output channel: an fp16 scale and an fp16 zero point."""
+"""Per output channel: an fp16 scale and an fp16 zero point (none for a dense model)."""
 
 
 def precompute_ops(cfg) -> int:
@@ -150,7 +150,12 @@ class Plan:
             act_bytes = storage_bytes(FORMATS[tc.operand_format].bits)
             self.row_bytes = kk * act_bytes
             self.reg_row_bytes = self.row_bytes
-            self.reg_col_extra = kk * act_bytes  # the dequantized copy of a column group
+            # the dequantized copy of a column group; a dense model feeds its weights as stored
+            self.reg_col_extra = 0.0 if mach.dense else kk * act_bytes
+        self.dense = mach.dense
+        self.meta_bytes = 0 if mach.dense else META_BYTES_PER_COLUMN
+        # every issue slot at the sustained issue rate (GpuCosts.issue_efficiency)
+        self.slot_cycles = self.instr_cycles / mach.costs.issue_efficiency
         self.col_bytes = self.k_unit * bits / 8  # packed weight bits per column per group
         self.check_tiling()
 
@@ -225,10 +230,11 @@ class Plan:
         """Tensor-core instructions of one warp in a step of ``g`` groups."""
         return self.frags * g
 
-    def tc_cycles(self, g: int) -> int:
+    def tc_cycles(self, g: int) -> float:
         """Cycles the warp's tensor core is busy in a step: instructions in issue slots of
-        ``arrays`` at a time, each slot the instruction's latency (back to back)."""
-        return math.ceil(self.instrs(g) / self.arrays) * self.instr_cycles
+        ``arrays`` at a time, each slot the instruction's latency (back to back) at the
+        sustained issue rate (``slot_cycles``; the latency itself on the ideal machine)."""
+        return math.ceil(self.instrs(g) / self.arrays) * self.slot_cycles
 
     def warp_smem_bytes(self, g: int) -> float:
         return g * (self.t.warp_m * self.row_bytes + self.t.warp_n * self.col_bytes)
@@ -239,7 +245,9 @@ class Plan:
         return g * (self.t.cta_m * self.row_bytes + self.t.cta_n * self.col_bytes)
 
     def dequant_ops(self, g: int) -> float:
-        return 0.0 if self.lut else self.t.warp_n * g * self.k_unit * DEQUANT_OPS_PER_WEIGHT
+        if self.lut or self.dense:
+            return 0.0
+        return self.t.warp_n * g * self.k_unit * DEQUANT_OPS_PER_WEIGHT
 
     def vec_cycles(self, ops: float) -> float:
         return ops / self.mach.gpu.vector_lanes_per_tensor_core
@@ -274,7 +282,7 @@ class Plan:
         groups = np.minimum(self.split_groups, self.groups - si * self.split_groups)
         steps = -(-groups // self.step_groups)
         a_bytes = rows * groups * self.row_bytes
-        w_bytes = cols * (groups * self.col_bytes + np.where(si == 0, META_BYTES_PER_COLUMN, 0))
+        w_bytes = cols * (groups * self.col_bytes + np.where(si == 0, self.meta_bytes, 0))
         out = rows * cols * self.out_bytes
 
         # L2 reuse: the CTAs of a wave that share a tile fetch it from DRAM once, each a
@@ -317,8 +325,8 @@ class Plan:
         }
 
     def compulsory_bytes(self) -> float:
-        """DRAM bytes a perfect cache would move: tables (or activations), weights with their
-        scales and zero points, fp16 outputs, each once."""
+        """DRAM bytes a perfect cache would move: tables (or activations), weights (with their
+        scales and zero points unless dense), fp16 outputs, each once."""
         a = self.m * self.kp / self.k_unit * self.row_bytes
-        w = self.n * (self.kp / self.k_unit * self.col_bytes + META_BYTES_PER_COLUMN)
+        w = self.n * (self.kp / self.k_unit * self.col_bytes + self.meta_bytes)
         return a + w + self.m * self.n * 2

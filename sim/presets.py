@@ -36,7 +36,17 @@ as they are, never re-declared here.
 
 MAC tensor cores execute ``mma.sync`` instructions of the PTX ISA shapes (FP16 m16n8k16, INT8
 and FP8 m16n8k32); an instruction occupies its tensor core for MACs / (MACs per clock per tensor
-core) cycles: 8 cycles on A100, 4 on H100.
+core) cycles: 8 cycles on A100, 4 on H100. A MAC preset runs either the low-bit weights
+dequantized on the vector lanes (weight bits 1 to 4 or 1.58), or a **dense** model whose weights
+are stored, moved and fed at the tensor core's own width (:data:`DENSE_WIDTHS`: W16 on the FP16
+presets with FP16 or BF16 activations, W8 on the INT8 and FP8 presets), with no dequantization.
+
+Costs under load (:class:`GpuCosts`, one per GPU in :data:`GPU_COSTS`; each value names its
+source, and the fitted ones the measurements they were fitted to) turn the throughput model into
+times comparable with measured kernels: a fixed time per kernel (launch, prologue and epilogue
+that the cycle model does not count), the DRAM latency of the first tiles, the sustained fraction
+of the DRAM bandwidth, and the sustained issue rate of the tensor cores under load. ``sustained=
+False`` in :func:`machine` gives the ideal machine (peak rates, no fixed time).
 """
 
 from __future__ import annotations
@@ -50,11 +60,16 @@ from dataclasses import dataclass, field
 from lutsim.isa.config import CoreConfig
 
 __all__ = [
+    "COST_SOURCES",
+    "DENSE_WIDTHS",
     "GPUS",
+    "GPU_COSTS",
+    "PEAK_COSTS",
     "GPU_SOURCES",
     "MAC_FORMATS",
     "PRESETS",
     "REGISTER_MULTIPLIERS",
+    "GpuCosts",
     "GpuSpec",
     "LutTensorCore",
     "MacTensorCore",
@@ -198,6 +213,107 @@ GPUS: dict[str, GpuSpec] = {
 }
 # fmt: on
 
+# Fitted by ``benchmarks/validate_gpu.py --fit`` (calibration rows only; see COST_SOURCES).
+# The on-GPU fixed time is fitted on the H100's kernel-timed calibration rows; no A100 row is
+# kernel-timed, so the A100 carries the H100's over and fits its launch time on per-call rows.
+A100_FIXED_US = 3.26
+A100_ISSUE = 0.88
+A100_LAUNCH_US = 5.31
+H100_FIXED_US = 3.26
+H100_ISSUE = 0.84
+H100_LAUNCH_US = 5.03
+
+COST_SOURCES = types.MappingProxyType(
+    {
+        "gpu-benches-latency": "te42kyfo/gpu-benches (D. Ernst, NHR@FAU), gpu-latency/"
+        "h100_pcie.txt @ a7dc559c: pointer chase, DRAM 650-658 cycles at 1755 MHz = 370-375 ns "
+        "(H100 PCIe); no A100 figure is published there, the H100's is carried over",
+        "gpu-benches-stream": "te42kyfo/gpu-benches README.md @ 1271e641, gpu-stream, H100 PCIe, "
+        "CUDA 11.7, 100 % occupancy: read 1942 GB/s of 2039 GB/s peak = 0.95; carried over to "
+        "the A100 and the H100 SXM5",
+        "fitted-calibration": "fitted by benchmarks/validate_gpu.py --fit on the calibration rows "
+        "of sim/data/gpu_measurements.csv (split column 'calibration'; the validation rows were "
+        "not used); the fit minimizes the mean absolute percentage error of the dense presets",
+        "ideal": "the ideal machine: peak rates, no fixed time",
+    }
+)
+"""Where every cost under load comes from (keys used in :attr:`GpuCosts.sources`)."""
+
+
+@dataclass(frozen=True)
+class GpuCosts:
+    """Costs of running kernels on a real GPU that a throughput model does not have.
+
+    ``kernel_fixed_us``: time every kernel takes on the GPU beyond its simulated cycles:
+    prologue (argument and descriptor set-up, the first CTAs' address computation), epilogue
+    and tail not in the cycle model (fitted). ``launch_us``: the host's launch of one kernel,
+    which a timing of each call contains but kernels queued back to back (a CUDA graph, a
+    model's forward pass) hide: not part of a simulated kernel's time, added only to compare
+    with per-call measurements (fitted). ``dram_latency_ns``: the first tiles' DRAM latency, paid once per
+    kernel before the pipeline streams (later tiles overlap it: with two or more stages in
+    flight each SM keeps more bytes outstanding than latency x its bandwidth share).
+    ``dram_efficiency``: the sustained fraction of the DRAM peak that streaming reads reach.
+    ``issue_efficiency``: the sustained issue rate of a tensor core under load as a fraction of
+    its peak (clock below boost under the power limit, warp-scheduling and register-bank
+    stalls); every issue slot takes ``latency / issue_efficiency`` cycles. It is a property of
+    the GPU, so the LUT presets on that GPU pay it too."""
+
+    kernel_fixed_us: float
+    dram_latency_ns: float
+    dram_efficiency: float
+    issue_efficiency: float
+    launch_us: float
+    sources: types.MappingProxyType = field(repr=False, compare=False)
+
+    def __post_init__(self):
+        for name in ("kernel_fixed_us", "dram_latency_ns", "launch_us"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a non-negative number, not {value!r}")
+        for name in ("dram_efficiency", "issue_efficiency"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0 < value <= 1):
+                raise ValueError(f"{name} must be a number in (0, 1], not {value!r}")
+
+    def fixed_cycles(self, freq_mhz: float) -> int:
+        """The fixed time of one kernel (fixed time + first DRAM latency) in cycles."""
+        return math.ceil((self.kernel_fixed_us + self.dram_latency_ns / 1e3) * freq_mhz)
+
+
+def _costs(fixed_us, latency_ns, dram, issue, launch_us, sources) -> GpuCosts:
+    return GpuCosts(fixed_us, latency_ns, dram, issue, launch_us,
+                    types.MappingProxyType(sources))  # fmt: skip
+
+
+_FITTED = {"kernel_fixed_us": "fitted-calibration", "dram_latency_ns": "gpu-benches-latency",
+           "dram_efficiency": "gpu-benches-stream", "issue_efficiency": "fitted-calibration",
+           "launch_us": "fitted-calibration"}  # fmt: skip
+
+# fmt: off
+GPU_COSTS: dict[str, GpuCosts] = {  # fitted values: see COST_SOURCES["fitted-calibration"]
+    "A100":      _costs(A100_FIXED_US, 370.0, 0.95, A100_ISSUE, A100_LAUNCH_US, _FITTED),
+    "A100-80GB": _costs(A100_FIXED_US, 370.0, 0.95, A100_ISSUE, A100_LAUNCH_US, _FITTED),
+    "H100":      _costs(H100_FIXED_US, 370.0, 0.95, H100_ISSUE, H100_LAUNCH_US, _FITTED),
+}
+# fmt: on
+PEAK_COSTS = _costs(0.0, 0.0, 1.0, 1.0, 0.0, dict.fromkeys(_FITTED, "ideal"))
+"""The ideal machine's costs: peak rates, no fixed time."""
+
+DENSE_WIDTHS = types.MappingProxyType(
+    {  # MAC format: (weight bits, activation formats a dense model may use)
+        "fp16": (16, ("fp16", "bf16")),
+        "int8": (8, ("int8",)),
+        "fp8": (8, ("fp8_e4m3", "fp8_e5m2")),
+    }
+)
+"""Dense models the MAC presets run at their own width: FP16/BF16 W16A16 on the FP16 tensor
+cores (BF16 at the FP16 rate, as both whitepapers give), INT8 W8A8, FP8 W8A8 (H100)."""
+
+ACT_ALIASES = types.MappingProxyType({"e4m3": "fp8_e4m3", "e5m2": "fp8_e5m2"})
+DENSE_BITS = types.MappingProxyType({"fp16": 16, "bf16": 16, "int8": 8, "fp8_e4m3": 8,
+                                     "fp8_e5m2": 8})  # fmt: skip
+"""Bits of the dense operand formats (``bf16`` is a MAC-preset format only)."""
+
 MAC_FORMATS = types.MappingProxyType(
     {  # format: (activation and weight format after dequantization, mma.sync shape m, n, k)
         "fp16": ("fp16", (16, 8, 16)),
@@ -273,10 +389,22 @@ class Machine:
     ternary: bool
     act_format: str
     regs: int
+    costs: GpuCosts = PEAK_COSTS
+    dense: bool = False  # a MAC preset running weights at its own width (no dequantization)
 
     @property
     def is_lut(self) -> bool:
         return self.tc.kind == "lut"
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        """Sustained DRAM bytes per clock: the peak times ``costs.dram_efficiency``."""
+        return self.gpu.dram_bytes_per_cycle * self.costs.dram_efficiency
+
+    @property
+    def fixed_cycles(self) -> int:
+        """Cycles every kernel takes beyond its simulated ones (:meth:`GpuCosts.fixed_cycles`)."""
+        return self.costs.fixed_cycles(self.gpu.freq_mhz)
 
     @property
     def register_bytes_per_tensor_core(self) -> int:
@@ -290,7 +418,8 @@ class Machine:
     @property
     def label(self) -> str:
         w = "W1.58" if self.ternary else f"W{self.weight_bits}"
-        return f"{self.preset} {w} {self.act_format} regs {self.regs}x"
+        kind = " dense" if self.dense else ""
+        return f"{self.preset} {w}{kind} {self.act_format} regs {self.regs}x"
 
     def with_sms(self, sms: int) -> Machine:
         """The same machine cut down to ``sms`` SMs, with L2 capacity, L2 bandwidth and DRAM
@@ -337,16 +466,21 @@ def machine(
     table_format: str | None = None,
     core: CoreConfig | None = None,
     freq_mhz: float | None = None,
+    sustained: bool = True,
 ) -> Machine:
     """Resolve a preset into a :class:`Machine`.
 
-    ``wbits``: weight bits 1..4, or 1.58 for ternary weights; ``act``: activation format of the
-    LUT core (int8, int16, fp8_e4m3, fp8_e5m2, fp16; default fp16); a MAC preset computes in its
-    own format and accepts only that one;
+    ``wbits``: weight bits 1..4, or 1.58 for ternary weights; on a MAC preset also its own
+    width (:data:`DENSE_WIDTHS`: 16 on FP16, 8 on INT8 and FP8), a dense model with no
+    dequantization; ``act``: activation format of the LUT core (int8, int16, fp8_e4m3,
+    fp8_e5m2, fp16; default fp16; ``e4m3``/``e5m2`` stand for the FP8 formats); a MAC preset
+    computes in its own format and accepts only that one (an FP16 preset running a dense model
+    also bf16);
     ``regs``: register-file multiplier (1, 2, 4, 8); ``table_format``: the LUT core's table
     format (default: derived by :class:`lutsim.isa.config.CoreConfig`); ``core``: a whole core config
     instead (its weight bits and formats win); ``freq_mhz``: another clock (e.g. 1410 for the
-    paper's normalization of both GPUs).
+    paper's normalization of both GPUs); ``sustained``: the GPU's costs under load
+    (:data:`GPU_COSTS`), or with False the ideal machine (:data:`PEAK_COSTS`).
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown GPU preset {preset!r}; known: {', '.join(PRESETS)}")
@@ -354,14 +488,35 @@ def machine(
         raise ValueError(f"register multiplier must be one of 1, 2, 4, 8, not {regs!r}")
     gpu_name, tc_name = PRESETS[preset]
     gpu = GPUS[gpu_name]
+    costs = GPU_COSTS[gpu_name] if sustained else PEAK_COSTS
     if freq_mhz is not None:
         if not (isinstance(freq_mhz, int | float) and math.isfinite(freq_mhz) and freq_mhz > 0):
             raise ValueError(f"clock must be a positive number of MHz, not {freq_mhz!r}")
         gpu = gpu.with_clock(float(freq_mhz))
+    act = ACT_ALIASES.get(act, act) if isinstance(act, str) else act
+    if core is None and tc_name not in LUT_ARRAYS:
+        width, dense_acts = DENSE_WIDTHS[tc_name]
+        if not isinstance(wbits, bool) and wbits == width:
+            if act not in (None, *dense_acts):
+                raise ValueError(
+                    f"{preset} runs dense W{width} models on {' or '.join(dense_acts)} "
+                    f"activations, not {act}"
+                )
+            if table_format is not None:
+                raise ValueError(f"{preset} has no tables; table_format applies to LUT presets")
+            per_tc = gpu.mac_per_sm_per_cycle[tc_name] / gpu.tensor_cores_per_sm
+            tc = MacTensorCore(tc_name, per_tc, MAC_FORMATS[tc_name][1])
+            return Machine(preset, gpu, tc, width, False, act or dense_acts[0], regs, costs, True)
     if core is None:
         ternary = wbits == 1.58
         if not ternary and (isinstance(wbits, bool) or wbits not in (1, 2, 3, 4)):
-            raise ValueError(f"weight bits must be 1, 2, 3, 4 or 1.58, not {wbits!r}")
+            if tc_name in LUT_ARRAYS:
+                raise ValueError(f"weight bits must be 1, 2, 3, 4 or 1.58, not {wbits!r}")
+            width = DENSE_WIDTHS[tc_name][0]
+            raise ValueError(
+                f"{preset} takes weight bits 1, 2, 3, 4 or 1.58 (dequantized) or {width} "
+                f"(dense), not {wbits!r}"
+            )
         changes = {"weight_bits": 2 if ternary else int(wbits), "ternary": ternary}
         if tc_name in LUT_ARRAYS:
             changes["act_format"] = act or "fp16"
@@ -381,4 +536,4 @@ def machine(
         per_tc = gpu.mac_per_sm_per_cycle[tc_name] / gpu.tensor_cores_per_sm
         tc = MacTensorCore(tc_name, per_tc, MAC_FORMATS[tc_name][1])
         act_format = MAC_FORMATS[tc_name][0]
-    return Machine(preset, gpu, tc, core.weight_bits, core.ternary, act_format, regs)
+    return Machine(preset, gpu, tc, core.weight_bits, core.ternary, act_format, regs, costs)

@@ -69,10 +69,51 @@ def test_simulate_text(tmp_path):
     assert lines[0].endswith("  MxNxK 256x4096x4096  mode fast")
     assert lines[1] == f"tiling: {direct.tiling.text()}"
     assert lines[2].startswith(f"cycles {direct.cycles}  time {direct.latency_us:.4g} us at 1410")
-    assert lines[4].split() == ["kernel", "cycles", "bound", *(f"util.{r}" for r in gpu.RESOURCES)]
+    head = ["kernel", "cycles", "fixed", "limit", *(f"util.{r}" for r in gpu.RESOURCES)]
+    assert lines[4].split() == head
     assert lines[5].startswith("precompute (fused)") and lines[6].startswith("gemm ")
-    assert lines[7].startswith("bytes moved: ") and "dram.read_bytes" in lines[7]
-    assert lines[8].startswith("actions: ") and "lut.lookup" in lines[8]
+    assert lines[6].split()[1:4] == [
+        str(direct.gemm.cycles),
+        str(direct.gemm.fixed_cycles),
+        direct.gemm.bottleneck["limit"],
+    ]
+    assert lines[7] == f"precompute (fused): {direct.kernels[0].bottleneck['text']}"
+    assert lines[8] == f"gemm: {direct.gemm.bottleneck['text']}"
+    assert lines[9].startswith("bytes moved: ") and "dram.read_bytes" in lines[9]
+    assert lines[10].startswith("actions: ") and "lut.lookup" in lines[10]
+
+
+def test_simulate_dense_baselines(tmp_path):
+    for preset, wbits, act in (("H100-FP16", "16", "fp16"), ("H100-FP16", "16", "bf16"),
+                               ("A100-INT8", "8", "int8"), ("H100-FP8", "8", "e4m3")):  # fmt: skip
+        out = ok(run(tmp_path, "simulate", "--preset", preset, "--gemm", "16,4096,4096",
+                     "--wbits", wbits, "--act", act, "--json"))  # fmt: skip
+        data = json.loads(out)
+        assert f"W{wbits} dense" in data["label"], data["label"]
+        assert data["actions"]["vec.dequant_op"] == 0
+    fails(
+        run(tmp_path, "simulate", "--preset", "A100-FP16", "--gemm", "1,2,3", "--wbits", "8"),
+        1,
+        "A100-FP16 takes weight bits 1, 2, 3, 4 or 1.58 (dequantized) or 16 (dense), not 8",
+    )
+    fails(
+        run(
+            tmp_path,
+            "simulate",
+            "--preset",
+            "H100-FP8",
+            "--gemm",
+            "1,2,3",
+            "--wbits",
+            "8",
+            "--act",
+            "int8",
+        ),
+        1,
+        "H100-FP8 runs dense W8 models on fp8_e4m3 or fp8_e5m2 activations, not int8",
+    )
+    fails(run(tmp_path, "simulate", "--preset", "A100-LUT-8X", "--gemm", "1,2,3", "--wbits",
+              "16"), 1, "weight bits must be 1, 2, 3, 4 or 1.58, not 16")  # fmt: skip
 
 
 @pytest.mark.parametrize("preset", ["A100-LUT-1X", "H100-FP8", "A100-INT8"])
@@ -130,7 +171,7 @@ def test_simulate_bad_input(tmp_path, args, message):
         (["--preset", "A100-LUT-1X", "--gemm", "1x2x3"],
          "--gemm takes M,N,K (three positive integers), not '1x2x3'"),
         (["--preset", "A100-LUT-1X", "--gemm", "1,2,3", "--wbits", "5"],
-         "--wbits must be one of 1, 2, 3, 4, 1.58, not '5'"),
+         "--wbits must be one of 1, 2, 3, 4, 1.58, 8, 16, not '5'"),
         (["--preset", "A100-LUT-1X", "--gemm", "1,2,3", "--tile", "1,1"],
          "--tile takes WARP_M,WARP_N,WARPS_M,WARPS_N,K_STEP,STAGES[,SPLIT_K] (positive "
          "integers), not '1,1'"),

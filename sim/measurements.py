@@ -1,0 +1,155 @@
+"""Published measurements of dense GEMMs on A100 and H100 GPUs, to validate the GPU model.
+
+``data/gpu_measurements.csv`` holds one measured GEMM per row, each with one source (a paper,
+vendor document, benchmark repository or public issue thread) and the locator of the number
+in it; ``time_us`` or ``tflops`` as published (the other is derived: ``2 M N K / time``).
+:func:`load` reads every row and decides, by the fixed rules below, which preset it is
+compared with and whether it belongs to the **calibration** set (the only rows any fitted
+value of :class:`lutsim.sim.presets.GpuCosts` may use), the **validation** set, or is
+**excluded** (with the reason).
+
+Rules (applied in this order; the first that matches decides)
+-------------------------------------------------------------
+================================================= ============================================
+row                                               excluded because
+================================================= ============================================
+TF32 GEMMs                                        no TF32 preset
+H100 PCIe                                         a different GPU (114 SMs, HBM2e 2.0 TB/s) with
+                                                  no preset
+triton issue #6523 (A100)                         35-40 % below the other A100 sources at the
+                                                  same sizes: a throttled or shared node
+vLLM PR #13917, triton PR #3546                   a per-call floor of 57-69 us at every size:
+                                                  host overhead inside the timed region
+the older revision of the MAMF table              superseded by the current revision
+DeepGEMM grouped (MoE) GEMMs                      several GEMMs in one kernel, not one GEMM
+inputs of zeros or small integers (Horace He's    data-dependent power: such inputs draw less
+zero and integer rows, the CUTLASS profiler doc)  power and hold a higher clock than real data
+================================================= ============================================
+
+Every other row is compared with the dense preset of its GPU and format: FP16 and BF16 with
+``<GPU>-FP16`` at 16-bit weights, FP8 with ``H100-FP8`` at 8-bit weights. A100 rows of any
+variant (SXM4 40/80 GB, PCIe 40 GB: the same SMs and clocks) use ``A100``; H100 SXM5 and H800
+(the H100 SXM5 compute and memory with reduced NVLink) use ``H100``.
+
+Timing: a row is ``kernel`` time when its harness times the kernel on the GPU alone (DeepGEMM's
+README: CUPTI kernel durations through ``bench_kineto``; vLLM's ``bench_fp8_gemm``:
+``triton.testing.do_bench_cudagraph``, a CUDA-graph replay), else ``per call`` (CUDA events or
+wall clock around each call: the host's launch is inside the timed region).
+
+Split: a row is a calibration row when the SHA-256 of ``source|gpu|dtype|M|N|K|library``
+(UTF-8), read as an integer, is divisible by 3; otherwise a validation row. The rule is fixed
+before any fit and does not look at the measured value.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["DATA", "SPLITS", "Measurement", "bucket", "load"]
+
+DATA = Path(__file__).parent / "data" / "gpu_measurements.csv"
+SPLITS = ("calibration", "validation", "excluded")
+
+_EXCLUDED_SOURCES = (  # (text in the source column, reason)
+    ("triton GitHub issue #6523", "a throttled or shared node: 35-40 % below other A100 sources"),
+    ("vllm PR #13917", "harness floor of about 69 us per call at every size"),
+    ("triton PR #3546", "harness floor of 57-69 us per call at every size"),
+    ("OLDER revision of the MAMF table", "superseded by the current revision of the table"),
+)
+_KERNEL_TIMED = ("deepseek-ai/DeepGEMM README", "vllm-project/vllm PR #23280",
+                 "vllm-project/vllm PR #49363")  # fmt: skip
+_NON_RANDOM = ("torch.zeros inputs", "integer-valued", "integer-valued init")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One measured GEMM ``O[M, N] = A[M, K] W[N, K]^T`` (``time_us`` per call) with its
+    source, the preset and arguments it is simulated with, and its set (:data:`SPLITS`)."""
+
+    gpu: str
+    variant: str
+    dtype: str
+    m: int
+    n: int
+    k: int
+    time_us: float
+    library: str
+    source: str
+    locator: str
+    notes: str
+    preset: str | None
+    wbits: int | None
+    act: str | None
+    split: str
+    reason: str
+    timing: str  # "kernel" or "per call"
+
+    @property
+    def bucket(self) -> str:
+        return bucket(self.m, self.n, self.k)
+
+
+def bucket(m: int, n: int, k: int) -> str:
+    """A size bucket: ``decode`` (M <= 16: GEMVs and skinny GEMMs) or the cube root of the
+    GEMM's M N K rounded to a power of two, from ``256^3`` to ``8192^3``."""
+    if m <= 16:
+        return "decode (M<=16)"
+    side = (m * n * k) ** (1 / 3)
+    power = min(13, max(8, round(math.log2(side))))
+    return f"{2**power}^3"
+
+
+def _split(row: dict) -> str:
+    key = "|".join(row[c] for c in ("source", "gpu", "dtype", "m", "n", "k", "library"))
+    return (
+        "calibration"
+        if int(hashlib.sha256(key.encode()).hexdigest(), 16) % 3 == 0
+        else ("validation")
+    )
+
+
+def _target(row: dict) -> tuple[str | None, int | None, str | None, str]:
+    """(preset, weight bits, activation format, exclusion reason or "")."""
+    dtype, gpu, variant = row["dtype"], row["gpu"], row["variant"]
+    if dtype == "tf32":
+        return None, None, None, "no TF32 preset"
+    if "PCIe" in variant and gpu == "H100":
+        return None, None, None, "H100 PCIe: a different GPU with no preset"
+    for text, reason in _EXCLUDED_SOURCES:
+        if text.lower() in row["source"].lower().replace("-lang/triton", "").replace(
+            "-project/vllm", ""
+        ):
+            return None, None, None, reason
+    if "m_grouped" in row["library"]:
+        return None, None, None, "several grouped GEMMs in one kernel"
+    if any(text in row["notes"] for text in _NON_RANDOM):
+        return None, None, None, "non-random inputs (lower power, higher clock)"
+    if dtype.startswith("fp8"):
+        return f"{gpu}-FP8", 8, dtype, ""
+    act = "bf16" if dtype == "bf16" else "fp16"
+    return f"{gpu}-FP16", 16, act, ""
+
+
+def load(path: Path | str = DATA) -> list[Measurement]:
+    """Every row of the measurements, with its preset and set (see the module docstring)."""
+    rows = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            m, n, k = int(row["m"]), int(row["n"]), int(row["k"])
+            if row["time_us"]:
+                time_us = float(row["time_us"])
+            else:
+                time_us = 2.0 * m * n * k / (float(row["tflops"]) * 1e12) * 1e6
+            preset, wbits, act, reason = _target(row)
+            rows.append(Measurement(
+                gpu=row["gpu"], variant=row["variant"], dtype=row["dtype"], m=m, n=n, k=k,
+                time_us=time_us, library=row["library"], source=row["source"],
+                locator=row["locator"], notes=row["notes"], preset=preset, wbits=wbits,
+                act=act, split="excluded" if reason else _split(row), reason=reason,
+                timing="kernel" if row["source"].startswith(_KERNEL_TIMED) else "per call",
+            ))  # fmt: skip
+    return rows

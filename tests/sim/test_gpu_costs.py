@@ -1,0 +1,135 @@
+"""Costs under load, dense baselines at their real widths, bottlenecks in words, and the model
+against published measurements of real GPUs (sim/data/gpu_measurements.csv)."""
+
+import statistics
+
+import pytest
+
+from lutsim.sim import measurements
+from lutsim.sim.gpu import simulate, simulate_machine
+from lutsim.sim.presets import GPU_COSTS, PEAK_COSTS, machine
+
+
+# ---- fixed time and sustained rates -----------------------------------------------------------
+def test_a_launch_bound_kernel_is_dominated_by_the_fixed_time():
+    run = simulate("H100-FP16", 256, 256, 256, wbits=16)
+    gemm = run.gemm
+    assert gemm.fixed_cycles == machine("H100-FP16", 16).fixed_cycles > 0
+    assert gemm.fixed_cycles / gemm.cycles > 0.5, f"{gemm.fixed_cycles} of {gemm.cycles}"
+    assert gemm.bottleneck["limit"] == "fixed"
+    ideal = simulate("H100-FP16", 256, 256, 256, wbits=16, sustained=False)
+    assert ideal.gemm.fixed_cycles == 0 and ideal.cycles < 0.2 * run.cycles
+
+
+@pytest.mark.parametrize(("preset", "wbits"), [("A100-FP16", 16), ("H100-FP16", 16),
+                                               ("H100-FP8", 8), ("A100-INT8", 8)])  # fmt: skip
+def test_a_huge_gemm_approaches_the_sustained_peak_and_never_exceeds_it(preset, wbits):
+    run = simulate(preset, 8192, 8192, 8192, wbits=wbits)
+    sustained = run.compute_roof_tops * GPU_COSTS[preset.split("-")[0]].issue_efficiency
+    print(f"{preset} 8192^3: {run.gemm_tops:.0f} TOPS of {sustained:.0f} sustained "
+          f"({run.gemm.bottleneck['text']})")  # fmt: skip
+    assert run.gemm_tops <= sustained * (1 + 1e-9)
+    assert run.gemm_tops >= 0.75 * sustained
+
+
+def test_w16_moves_8x_the_weight_bytes_of_w2():
+    m, n, k = 1, 8192, 8192
+    dense = simulate("A100-FP16", m, n, k, wbits=16)
+    w2 = simulate("A100-FP16", m, n, k, wbits=2)
+    weights16 = n * k * 2
+    weights2 = n * k * 2 / 8 + n * 4  # packed codes and an fp16 scale and zero per column
+    for run, weights in ((dense, weights16), (w2, weights2)):
+        acts_out = m * k * 2 + m * n * 2
+        assert run.bytes["dram.read_bytes"] + run.bytes["dram.write_bytes"] == pytest.approx(
+            weights + acts_out, rel=2e-3
+        )
+    assert (n * k * 2) / (n * k * 2 / 8) == 8
+    assert dense.actions.get("vec.dequant_op", 0.0) == 0.0 < w2.actions["vec.dequant_op"]
+    assert dense.cycles > 4 * w2.cycles - 4 * dense.gemm.fixed_cycles
+
+
+@pytest.mark.parametrize(
+    ("preset", "wbits", "act", "m", "n", "k", "sms"),
+    [("H100-FP16", 16, "fp16", 1, 4096, 4096, None), ("A100-FP16", 16, "bf16", 16, 4096, 4096, None),
+     ("H100-FP8", 8, "e4m3", 64, 2048, 2048, 8), ("A100-INT8", 8, "int8", 100, 1000, 2000, 8),
+     ("A100-LUT-4X", 2, "int8", 8, 4096, 4096, None)],
+)  # fmt: skip
+def test_fast_and_detailed_agree_with_the_costs(preset, wbits, act, m, n, k, sms):
+    mach = machine(preset, wbits, act)
+    assert mach.costs != PEAK_COSTS
+    if sms:
+        mach = mach.with_sms(sms)
+    fast = simulate_machine(mach, m, n, k)
+    detailed = simulate_machine(mach, m, n, k, mode="detailed", tiling=fast.tiling)
+    error = (fast.cycles - detailed.cycles) / detailed.cycles
+    assert abs(error) <= 0.01, f"{fast.cycles} != {detailed.cycles} (detailed) within 1 %"
+    assert fast.gemm.fixed_cycles == detailed.gemm.fixed_cycles > 0
+
+
+# ---- dense baselines: exact errors ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("preset", "wbits", "act", "message"),
+    [("A100-FP16", 8, None,
+      "A100-FP16 takes weight bits 1, 2, 3, 4 or 1.58 (dequantized) or 16 (dense), not 8"),
+     ("A100-INT8", 16, None,
+      "A100-INT8 takes weight bits 1, 2, 3, 4 or 1.58 (dequantized) or 8 (dense), not 16"),
+     ("H100-FP8", 8, "int8", "H100-FP8 runs dense W8 models on fp8_e4m3 or fp8_e5m2 "
+      "activations, not int8"),
+     ("A100-FP16", 16, "int8", "A100-FP16 runs dense W16 models on fp16 or bf16 activations, "
+      "not int8"),
+     ("A100-LUT-4X", 16, None, "weight bits must be 1, 2, 3, 4 or 1.58, not 16"),
+     ("A100-FP8", 8, "e4m3", "unknown GPU preset 'A100-FP8'; known: "),
+     ("A100-FP16", 2, "bf16", "A100-FP16 computes on fp16 activations, not bf16")],
+)  # fmt: skip
+def test_widths_a_preset_cannot_take_are_one_line_errors(preset, wbits, act, message):
+    with pytest.raises(ValueError, match=r"^" + message.replace("(", r"\(").replace(")", r"\)")
+                       + (r".*$" if message.endswith("known: ") else r"$")):  # fmt: skip
+        simulate(preset, 1, 4096, 4096, wbits=wbits, act=act)
+
+
+# ---- bottlenecks in words ---------------------------------------------------------------------
+def test_every_kernel_names_its_limit_and_a_change():
+    run = simulate("A100-LUT-4X", 1024, 8640, 3200, wbits=2, act="int8", precompute="separate")
+    for kernel in run.kernels:
+        why = kernel.bottleneck
+        assert why["limit"] and why["advice"] and why["text"].count(";") >= 2, why
+    assert "bottleneck" in run.to_dict()["kernels"][-1]
+
+
+def test_8x_with_8x_registers_is_occupancy_bound_not_dram_bound():
+    """The case the DRAM label hid: a few huge CTA tiles leave SMs idle."""
+    run = simulate("A100-LUT-8X", 1024, 8640, 3200, wbits=2, act="int8", regs=8)
+    why = run.gemm.bottleneck
+    assert max(run.gemm.utilization.values()) < 0.7
+    assert why["limit"] == "occupancy" and why["ctas"] < why["sms"], why["text"]
+
+
+# ---- against measured hardware ----------------------------------------------------------------
+VALIDATION_BOUND = 0.15  # the subset's MAPE with the fitted costs is 10-11 %; see README
+
+
+def test_the_split_is_fixed_and_nothing_is_fitted_on_validation():
+    rows = measurements.load()
+    assert len(rows) == 251
+    used = [r for r in rows if r.split != "excluded"]
+    assert {r.split for r in used} == {"calibration", "validation"}
+    assert all(r.reason for r in rows if r.split == "excluded")
+    assert all(r.source and r.locator for r in rows)
+    assert (
+        len([r for r in used if r.split == "validation"])
+        > 2 * len([r for r in used if r.split == "calibration"]) * 0.9
+    )
+
+
+def test_validation_subset_within_the_bound():
+    rows = [r for r in measurements.load() if r.split == "validation"]
+    subset = rows[::4]  # every fourth validation row: all GPUs, sizes and sources
+    errors = []
+    for r in subset:
+        mach = machine(r.preset, r.wbits, r.act)
+        launch = mach.costs.launch_us if r.timing == "per call" else 0.0
+        predicted = simulate_machine(mach, r.m, r.n, r.k).latency_us + launch
+        errors.append(abs(predicted - r.time_us) / r.time_us)
+    mape = statistics.fmean(errors)
+    print(f"validation subset: MAPE {100 * mape:.1f} % over {len(subset)} rows")
+    assert mape <= VALIDATION_BOUND
