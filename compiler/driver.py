@@ -128,10 +128,10 @@ class CompiledModel:
 
     def program(self, gemm: str) -> LoopProgram:
         """The compact program of the LUT GEMM named ``gemm``."""
-        for node in self.gemms():
-            if node.name == gemm:
-                return self.ir.programs[node.program]
-        raise ValueError(f"no LUT GEMM named {gemm!r}")
+        node = self.ir.producers().get(gemm)  # a LUT GEMM's output is named like it
+        if not isinstance(node, LutGemm) or node.name != gemm:
+            raise ValueError(f"no LUT GEMM named {gemm!r}")
+        return self.ir.programs[node.program]
 
     # ---- summary -------------------------------------------------------------------------
     def _gemm_record(self, node: LutGemm) -> dict:
@@ -156,9 +156,9 @@ class CompiledModel:
             "core_bytes": cost.core_bytes,
         }  # fmt: skip
 
-    def _precompute_record(self, node: Precompute) -> dict:
+    def _precompute_record(self, node: Precompute, widths: Mapping[str, int]) -> dict:
         cost = self.ir.costs[node.name]
-        columns = sum(g.n for g in self.gemms() if g.name in node.consumers)
+        columns = sum(widths[name] for name in node.consumers)
         return {
             "name": node.name, "input": node.input, "m": node.rows, "k": node.k,
             "groups": math.ceil(node.k / self.cfg.k), "consumers": list(node.consumers),
@@ -166,7 +166,7 @@ class CompiledModel:
             "dram_bytes": {**cost.dram_bytes, "total": sum(cost.dram_bytes.values())},
         }  # fmt: skip
 
-    def _layer_record(self, layer: int | None) -> dict:
+    def _layer_record(self, layer: int | None, widths: Mapping[str, int]) -> dict:
         nodes = [n for n in self.ir.ops if n.layer == layer]
         nonlut: dict[str, dict] = {}
         for node in nodes:
@@ -179,7 +179,7 @@ class CompiledModel:
         return {
             "layer": layer,
             "gemms": [self._gemm_record(n) for n in nodes if isinstance(n, LutGemm)],
-            "precompute": [self._precompute_record(n) for n in nodes
+            "precompute": [self._precompute_record(n, widths) for n in nodes
                            if isinstance(n, Precompute)],
             "nonlut": nonlut,
         }  # fmt: skip
@@ -216,6 +216,7 @@ class CompiledModel:
         pre_bytes = sum(sum(costs[p.name].dram_bytes.values()) for p in pres)
         fused = [p for p in pres if p.fused_into is not None]
         layers = sorted({n.layer for n in ir.ops if n.layer is not None})
+        widths = {g.name: g.n for g in gemms}
         return {
             "model": self.model.to_dict(),
             "quant": self.quant.to_dict(),
@@ -240,8 +241,8 @@ class CompiledModel:
                     "share_of_dram_bytes": pre_bytes / max(1, sum(dram.values())),
                 },
             },
-            "layers": [self._layer_record(i) for i in layers],
-            "outside_layers": self._layer_record(None),
+            "layers": [self._layer_record(i, widths) for i in layers],
+            "outside_layers": self._layer_record(None, widths),
         }  # fmt: skip
 
     # ---- text ----------------------------------------------------------------------------

@@ -1,11 +1,15 @@
 """The compiler's intermediate representation: an ordered list of operators on named tensors.
 
-Every tensor is a matrix with one row per token (``rows`` = tokens of the workload). Operator
-types, in the order the passes introduce them:
+Every tensor is a matrix with one row per token (``rows`` = tokens of the workload), except
+inside a routed expert, whose GEMMs and activation have one row per token routed to it
+(``expert`` names it; its first GEMMs read the rows of the shared input's tables they need).
+Operator types, in the order the passes introduce them:
 
 =================== ============================================================================
 :class:`Op`         non-LUT work: embedding, norms, rotary positions, attention products,
-                    softmax, MLP activations, residual additions, slices, and the LM head
+                    softmax, MLP activations, residual additions, slices, the MoE router
+                    (``router``: an fp16 GEMM to the expert logits, top-k) and combination
+                    (``moe_combine``), and the LM head
 :class:`Linear`     an mpGEMM ``out[rows, n] = in[rows, k] W[n, k]^T (+ bias)``, before splitting
 :class:`Precompute` the table precompute of one activation tensor, shared by every GEMM that
                     reads it; ``fused_into`` names the element-wise operator it runs inside
@@ -30,7 +34,7 @@ from .quant import QuantSpec
 
 __all__ = ["ELEMENTWISE", "Cost", "Linear", "LutGemm", "Module", "Op", "Precompute", "Workload"]
 
-ELEMENTWISE = ("rmsnorm", "layernorm", "swiglu", "gelu", "relu")
+ELEMENTWISE = ("rmsnorm", "layernorm", "swiglu", "geglu", "gelu", "relu")
 """Operators that compute their output row by row, element by element: a precompute that reads
 their output can be fused into them."""
 
@@ -89,6 +93,8 @@ class Linear:
     n: int
     k: int
     bias: bool = False
+    part: str = ""  # q, k, v, qkv, o, gate, up, gate_up, down (checkpoint tensors)
+    expert: int | None = None  # routed expert: rows are the tokens routed to it
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,8 @@ class LutGemm:
     bias: bool = False
     block: tuple[int, int, int] | None = None  # (block rows, block cols, slab groups) in tiles
     program: str = ""
+    part: str = ""  # as Linear.part
+    expert: int | None = None  # as Linear.expert
 
 
 Node = Op | Linear | Precompute | LutGemm

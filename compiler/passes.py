@@ -1,8 +1,13 @@
 """The compiler pipeline: an explicit list of passes, each ``pass(ir, cfg) -> ir``.
 
 =================== ============================================================================
-lower_blocks        model -> operators of every block (QKV with GQA/MHA, attention products,
-                    softmax, output projection, MLP, norms, residuals), embedding and LM head
+lower_blocks        model -> operators of every block (QKV with MHA/GQA/MQA, fused or not,
+                    q/k norms, rotary, attention products, softmax, output projection, dense
+                    or mixture-of-experts MLP, pre/post/sandwich norms, sequential or
+                    parallel residuals), embedding and LM head
+                    (:class:`lutsim.compiler.model.ModelConfig`); a routed expert's GEMMs have
+                    M = the tokens routed to it (:func:`expert_rows`), experts without tokens
+                    have none
 split_precompute    each mpGEMM -> a table precompute (one per activation tensor, shared by
                     every GEMM reading it) + a LUT mpGEMM
 fuse_precompute     each precompute into the element-wise operator that writes its input
@@ -32,7 +37,9 @@ Cost model (``account``)
 ------------------------
 Non-LUT tensors (activations, KV cache, logits) are fp16, 2 bytes per element; accumulators and
 fragments are 32-bit words. FLOPs per element: RMSNorm 4, LayerNorm 7, rotary 3, softmax 5,
-SwiGLU 5, GELU 8, ReLU 1, residual add 1; attention products and the LM head 2 per MAC; the
+SwiGLU 5, GeGLU 9, GELU 8, ReLU 1, residual add 1; attention products, the LM head and the MoE
+router (an fp16 GEMM, plus 5 per logit for softmax and top-k) 2 per MAC; the MoE combination 2
+per picked expert output element (reading each); the
 dequantization epilogue 4 per output and chunk (+1 with bias); the table precompute one
 addition per stored entry (two with table quantization). A fused precompute does not read its
 input, and an operator whose output only feeds precomputes fused into it writes nothing
@@ -48,6 +55,7 @@ from collections.abc import Callable
 from lutsim.isa.config import CoreConfig
 
 from .ir import ELEMENTWISE, Cost, Linear, LutGemm, Module, Node, Op, Precompute
+from .model import ModelConfig, module_names
 from .program import ADDRESS_WORDS, LoopProgram
 
 __all__ = [
@@ -68,84 +76,143 @@ SLAB_GROUPS = 32
 NONLUT_BYTES = 2  # fp16
 WORD_BYTES = 4
 _ELEMENT_FLOPS = {"rmsnorm": 4, "layernorm": 7, "rope": 3, "softmax": 5, "swiglu": 5,
-                  "gelu": 8, "relu": 1, "add": 1}  # fmt: skip
-
-_LLAMA = {"attn_norm": "input_layernorm", "q": "self_attn.q_proj", "k": "self_attn.k_proj",
-          "v": "self_attn.v_proj", "o": "self_attn.o_proj", "attn": "self_attn",
-          "mlp_norm": "post_attention_layernorm", "gate": "mlp.gate_proj", "up": "mlp.up_proj",
-          "act": "mlp.act", "down": "mlp.down_proj", "final_norm": "norm"}  # fmt: skip
-_NAMES = {  # family: module names (Hugging Face's) of each part
-    "llama": _LLAMA,
-    "bitnet": _LLAMA,
-    "opt": {"attn_norm": "self_attn_layer_norm", "q": "self_attn.q_proj",
-            "k": "self_attn.k_proj", "v": "self_attn.v_proj", "o": "self_attn.out_proj",
-            "attn": "self_attn", "mlp_norm": "final_layer_norm", "up": "fc1",
-            "act": "activation_fn", "down": "fc2", "final_norm": "decoder.final_layer_norm"},
-    "bloom": {"attn_norm": "input_layernorm", "qkv": "self_attention.query_key_value",
-              "o": "self_attention.dense", "attn": "self_attention",
-              "mlp_norm": "post_attention_layernorm", "up": "mlp.dense_h_to_4h",
-              "act": "mlp.gelu_impl", "down": "mlp.dense_4h_to_h", "final_norm": "ln_f"},
-}  # fmt: skip
+                  "geglu": 9, "gelu": 8, "relu": 1, "add": 1}  # fmt: skip
 
 
 # ---- lower_blocks ---------------------------------------------------------------------------
+def expert_rows(model: ModelConfig, moe_index: int, tokens: int) -> list[int]:
+    """Tokens routed to each expert of the ``moe_index``-th MoE layer, for ``tokens`` tokens.
+
+    The ``tokens * k`` routed (token, expert) pairs are split by ``model.expert_load`` (one row
+    for every MoE layer, or one per MoE layer) with largest remainders (ties to the lower
+    expert), or uniformly without one: every expert ``floor(tokens * k / E)``, the first
+    ``tokens * k mod E`` one more. No expert gets more than ``tokens``."""
+    pairs, experts = tokens * model.experts_per_token, model.num_experts
+    if not model.expert_load:
+        base, extra = divmod(pairs, experts)
+        return [base + (e < extra) for e in range(experts)]
+    load = model.expert_load[moe_index if len(model.expert_load) > 1 else 0]
+    exact = [share * pairs for share in load]
+    counts = [math.floor(x) for x in exact]
+    order = sorted(range(experts), key=lambda e: (counts[e] - exact[e], e))
+    for e in order[: pairs - sum(counts)]:
+        counts[e] += 1
+    return [min(c, tokens) for c in counts]
+
+
 def lower_blocks(ir: Module, cfg: CoreConfig) -> Module:
     """Model -> operators: embedding, every block, final norm and LM head."""
     model, rows, ctx = ir.model, ir.workload.tokens, ir.workload.context
-    hidden, inter, hd = model.hidden_size, model.intermediate_size, model.head_dim
-    heads, kv = model.num_heads, model.num_kv_heads
-    norm, bias = model.norm, model.bias
-    names = _NAMES[model.family]
+    hidden, hd = model.hidden_size, model.head_dim
+    heads, kv, norm = model.num_heads, model.num_kv_heads, model.norm
+    names = module_names(model)
     ops: list[Node] = [Op("embed", "embed_tokens", (), "embed", None, rows, hidden)]
     x = "embed"
-    if model.arch.embed_norm:
+    if model.embed_norm:
         ops.append(Op(norm, "word_embeddings_layernorm", (x,), "embed.norm", None, rows, hidden))
         x = "embed.norm"
+    moe_index = 0
     for i in range(model.num_layers):
         p = f"layers.{i}."
 
-        def op(kind, name, inputs, width, _p=p, _i=i, **dims):
-            ops.append(Op(kind, _p + name, inputs, _p + name, _i, rows, width, **dims))
+        def op(kind, name, inputs, width, _p=p, _i=i, m=rows, **dims):
+            ops.append(Op(kind, _p + name, inputs, _p + name, _i, m, width, **dims))
             return _p + name
 
-        def linear(name, source, n, k, _p=p, _i=i):
-            ops.append(Linear(_p + name, source, _p + name, _i, rows, n, k, bias))
+        def linear(part, name, source, n, k, bias, _p=p, _i=i, m=rows, expert=None):
+            ops.append(Linear(_p + name, source, _p + name, _i, m, n, k, bias, part, expert))
             return _p + name
 
-        h = op(norm, names["attn_norm"], (x,), hidden)
-        attn = names["attn"]
-        if model.arch.fused_qkv:
-            qkv = linear(names["qkv"], h, 3 * hidden, hidden)
-            q = op("slice", f"{attn}.q", (qkv,), hidden, depth=0)
-            k = op("slice", f"{attn}.k", (qkv,), hidden, depth=hidden)
-            v = op("slice", f"{attn}.v", (qkv,), hidden, depth=2 * hidden)
+        def attention(h):
+            attn, qkv_n = names["attn"], (heads + 2 * kv) * hd
+            if model.fused_qkv:
+                qkv = linear("qkv", names["qkv"], h, qkv_n, hidden, model.qkv_bias)
+                q = op("slice", f"{attn}.q", (qkv,), heads * hd, depth=0)
+                k = op("slice", f"{attn}.k", (qkv,), kv * hd, depth=heads * hd)
+                v = op("slice", f"{attn}.v", (qkv,), kv * hd, depth=(heads + kv) * hd)
+            else:
+                q = linear("q", names["q"], h, heads * hd, hidden, model.qkv_bias)
+                k = linear("k", names["k"], h, kv * hd, hidden, model.qkv_bias)
+                v = linear("v", names["v"], h, kv * hd, hidden, model.qkv_bias)
+            if model.qk_norm:
+                q = op("rmsnorm", names["q_norm"], (q,), heads * hd, depth=hd)
+                k = op("rmsnorm", names["k_norm"], (k,), kv * hd, depth=hd)
+            if model.positions == "rope":
+                q = op("rope", f"{attn}.rope_q", (q,), heads * hd, depth=model.rotary_dim)
+                k = op("rope", f"{attn}.rope_k", (k,), kv * hd, depth=model.rotary_dim)
+            dims = dict(heads=heads, kv_heads=kv, context=ctx)
+            scores = op("attn_scores", f"{attn}.scores", (q, k), heads * ctx, depth=hd, **dims)
+            probs = op("softmax", f"{attn}.softmax", (scores,), heads * ctx, **dims)
+            a = op("attn_values", f"{attn}.values", (probs, v), heads * hd, depth=hd, **dims)
+            if model.sub_norm:
+                a = op(norm, f"{attn}.inner_attn_ln", (a,), heads * hd)
+            return linear("o", names["o"], a, hidden, heads * hd, model.o_bias)
+
+        def ffn(h, inter, prefix="", m=rows, expert=None):
+            """A dense MLP (names from ``prefix`` + part, or the family's names)."""
+
+            def name(part):
+                return f"{prefix}{names['expert_' + part]}" if prefix else names[part]
+
+            bias = model.mlp_bias
+            if model.gated and model.fused_gate_up and not prefix:
+                gu = linear("gate_up", names["gate_up"], h, 2 * inter, hidden, bias, m=m)
+                act = op(model.mlp, names["act"], (gu,), inter, m=m)
+            elif model.gated:
+                gate = linear("gate", name("gate"), h, inter, hidden, bias, m=m, expert=expert)
+                up = linear("up", name("up"), h, inter, hidden, bias, m=m, expert=expert)
+                act_name = f"{prefix}act" if prefix else names["act"]
+                act = op(model.mlp, act_name, (gate, up), inter, m=m)
+            else:
+                up = linear("up", name("up"), h, inter, hidden, bias, m=m, expert=expert)
+                act_name = f"{prefix}act" if prefix else names["act"]
+                act = op(model.mlp, act_name, (up,), inter, m=m)
+            if model.sub_norm:
+                act = op(norm, "mlp.ffn_layernorm", (act,), inter, m=m)
+            return linear("down", name("down"), act, hidden, inter, bias, m=m, expert=expert)
+
+        def moe(h, index):
+            gate_width = model.num_experts + model.shared_expert_gate
+            router = op("router", names["router"], (h,), gate_width, depth=hidden,
+                        heads=model.experts_per_token)  # fmt: skip
+            outs = [router]
+            for e, m in enumerate(expert_rows(model, index, rows)):
+                if m:
+                    outs.append(ffn(h, model.expert_size, f"{names['experts']}.{e}.", m, e))
+            if model.shared_expert_size:
+                outs.append(ffn(h, model.shared_expert_size, f"{names['shared']}."))
+            return op("moe_combine", names["combine"], tuple(outs), hidden,
+                      heads=model.experts_per_token, depth=int(bool(model.shared_expert_size)))  # fmt: skip
+
+        def mlp(h, _i=i):
+            nonlocal moe_index
+            if model.moe_layer(_i):
+                moe_index += 1
+                return moe(h, moe_index - 1)
+            return ffn(h, model.intermediate_size)
+
+        if model.parallel == "none":
+            pre = model.norm_placement != "post"
+            h = op(norm, names["attn_norm"], (x,), hidden) if pre else x
+            a = attention(h)
+            if model.norm_placement == "sandwich":
+                a = op(norm, names["post_attn_norm"], (a,), hidden)
+            x = op("add", "attn_residual", (x, a), hidden)
+            if not pre:
+                x = op(norm, names["attn_norm"], (x,), hidden)
+            h = op(norm, names["mlp_norm"], (x,), hidden) if pre else x
+            f = mlp(h)
+            if model.norm_placement == "sandwich":
+                f = op(norm, names["post_mlp_norm"], (f,), hidden)
+            x = op("add", "mlp_residual", (x, f), hidden)
+            if not pre:
+                x = op(norm, names["mlp_norm"], (x,), hidden)
         else:
-            q = linear(names["q"], h, heads * hd, hidden)
-            k = linear(names["k"], h, kv * hd, hidden)
-            v = linear(names["v"], h, kv * hd, hidden)
-        if model.positions == "rope":
-            q = op("rope", f"{attn}.rope_q", (q,), heads * hd)
-            k = op("rope", f"{attn}.rope_k", (k,), kv * hd)
-        dims = dict(heads=heads, kv_heads=kv, context=ctx)
-        scores = op("attn_scores", f"{attn}.scores", (q, k), heads * ctx, depth=hd, **dims)
-        probs = op("softmax", f"{attn}.softmax", (scores,), heads * ctx, **dims)
-        a = op("attn_values", f"{attn}.values", (probs, v), heads * hd, depth=hd, **dims)
-        if model.arch.sub_norm:
-            a = op(norm, f"{attn}.inner_attn_ln", (a,), hidden)
-        o = linear(names["o"], a, hidden, hidden)
-        x = op("add", "attn_residual", (x, o), hidden)
-        h = op(norm, names["mlp_norm"], (x,), hidden)
-        if model.mlp == "swiglu":
-            gate = linear(names["gate"], h, inter, hidden)
-            up = linear(names["up"], h, inter, hidden)
-            act = op("swiglu", names["act"], (gate, up), inter)
-        else:
-            up = linear(names["up"], h, inter, hidden)
-            act = op(model.mlp, names["act"], (up,), inter)
-        if model.arch.sub_norm:
-            act = op(norm, "mlp.ffn_layernorm", (act,), inter)
-        down = linear(names["down"], act, hidden, inter)
-        x = op("add", "mlp_residual", (x, down), hidden)
+            h = op(norm, names["attn_norm"], (x,), hidden)
+            h2 = h if model.parallel == "shared-norm" else op(norm, names["mlp_norm"], (x,), hidden)
+            a, f = attention(h), mlp(h2)
+            both = op("add", "parallel_sum", (a, f), hidden)
+            x = op("add", "residual", (x, both), hidden)
     final = names["final_norm"]
     ops.append(Op(norm, final, (x,), final, None, rows, hidden))
     ops.append(Op("lm_head", "lm_head", (final,), "logits", None, rows, model.vocab_size,
@@ -171,6 +238,7 @@ def split_precompute(ir: Module, cfg: CoreConfig) -> Module:
     consumers: dict[str, list[Linear]] = {}
     for gemm in linears:
         consumers.setdefault(gemm.input, []).append(gemm)
+    producers = ir.producers()
     ops: list[Node] = []
     done: set[str] = set()
     for node in ir.ops:
@@ -182,11 +250,14 @@ def split_precompute(ir: Module, cfg: CoreConfig) -> Module:
         if node.input not in done:
             done.add(node.input)
             readers = consumers[node.input]
+            source = producers.get(node.input)
+            rows = source.rows if source is not None else node.rows  # all tokens, for experts
             ops.append(Precompute(f"{node.input}.precompute", node.input, tables, node.layer,
-                                  node.rows, node.k, chunks,
+                                  rows, node.k, chunks,
                                   tuple(g.name for g in readers)))  # fmt: skip
         ops.append(LutGemm(node.name, tables, node.output, node.layer, node.rows, node.n,
-                           node.k, chunks, node.bias))  # fmt: skip
+                           node.k, chunks, node.bias, part=node.part,
+                           expert=node.expert))  # fmt: skip
     return ir.replace(ops=tuple(ops))
 
 
@@ -308,13 +379,25 @@ def _op_cost(node: Op, writes: bool) -> Cost:
             flops=2 * rows * node.heads * ctx * hd,
             dram_bytes={"kv_cache": cache, "activations": inputs + out},
         )
+    if node.kind == "router":  # fp16 GEMM to the expert logits, then softmax and top-k
+        return Cost(
+            flops=2 * rows * width * node.depth + 5 * rows * width,
+            dram_bytes={"weights": width * node.depth * b,
+                        "activations": rows * node.depth * b + out},
+        )  # fmt: skip
+    if node.kind == "moe_combine":  # weighted sum of each token's expert outputs (+ shared)
+        picks = node.heads + node.depth  # top-k experts, and the shared expert (depth 1)
+        return Cost(
+            flops=2 * rows * picks * width,
+            dram_bytes={"activations": rows * picks * width * b + out},
+        )
     if node.kind == "lm_head":
         return Cost(
             flops=2 * rows * width * node.depth,
             dram_bytes={"weights": width * node.depth * b,
                         "activations": rows * node.depth * b + out},
         )  # fmt: skip
-    reads = {"swiglu": 2, "add": 2}.get(node.kind, 1) * rows * width * b
+    reads = {"swiglu": 2, "geglu": 2, "add": 2}.get(node.kind, 1) * rows * width * b
     dram = {"activations": reads + out}
     if node.kind in ("rmsnorm", "layernorm"):  # gain (and bias)
         dram["weights"] = (1 if node.kind == "rmsnorm" else 2) * width * b

@@ -40,6 +40,7 @@ from lutsim.isa.config import CoreConfig, load_config
 from lutsim.isa.formats import Format, quantize
 from lutsim.isa.gemm import check_int32, make_problem
 from lutsim.isa.golden import (
+    Tables,
     accumulate,
     chunk_dots,
     epilogue,
@@ -143,19 +144,21 @@ def random_params(compiled: CompiledModel, seed: int = 0) -> dict[str, np.ndarra
             if node.bias:
                 params[node.name + ".bias"] = 0.1 * rng.standard_normal(node.n)
         elif isinstance(node, Op) and node.kind in ("rmsnorm", "layernorm"):
-            params[node.name] = 1.0 + 0.1 * rng.standard_normal(node.width)
+            params[node.name] = 1.0 + 0.1 * rng.standard_normal(node.depth or node.width)
             if node.kind == "layernorm":
-                params[node.name + ".bias"] = 0.1 * rng.standard_normal(node.width)
+                params[node.name + ".bias"] = 0.1 * rng.standard_normal(node.depth or node.width)
         elif isinstance(node, Op) and node.kind == "embed":
             params[node.name] = rng.standard_normal((model.vocab_size, node.width))
             if model.positions == "learned":
                 params["embed_positions"] = 0.5 * rng.standard_normal(
                     (model.max_positions, node.width)
                 )
-        elif isinstance(node, Op) and node.kind == "lm_head":
+        elif isinstance(node, Op) and node.kind in ("lm_head", "router"):
             params[node.name] = rng.standard_normal((node.width, node.depth)) / math.sqrt(
                 node.depth
             )
+    if model.tie_embeddings:
+        params["lm_head"] = params["embed_tokens"] / math.sqrt(model.hidden_size)
     return params
 
 
@@ -170,10 +173,74 @@ def quantize_activations(x: np.ndarray, fmt: Format) -> tuple[np.ndarray, np.nda
     return np.clip(np.round(x / scale[:, None]), -top, top), scale
 
 
+# ---- routing ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Route:
+    """One MoE layer's routing for the forward pass: ``picks[t]`` the experts of token t
+    (realizing the compiled per-expert row counts), ``tokens[e]`` the tokens of expert e in
+    order, ``outputs`` the expert of each down projection's output tensor."""
+
+    picks: np.ndarray  # [T, k]
+    tokens: dict[int, np.ndarray]
+    outputs: dict[str, int]
+
+    def combine(self, ins: list[np.ndarray], model: ModelConfig) -> np.ndarray:
+        """Softmax of the router logits over each token's picked experts, weighting their
+        outputs; plus the shared expert (sigmoid-gated when the model has the gate)."""
+        logits, rest = ins[0], ins[1:]
+        rows = np.arange(len(logits))[:, None]
+        chosen = logits[rows, self.picks]
+        weights = np.exp(chosen - chosen.max(axis=1, keepdims=True))
+        weights = weights / weights.sum(axis=1, keepdims=True)
+        out = np.zeros((len(logits), model.hidden_size))
+        experts = list(self.outputs.values())
+        for y, e in zip(rest[: len(experts)], experts, strict=True):
+            for t, slot in zip(*np.nonzero(self.picks == e), strict=True):
+                position = int(np.searchsorted(self.tokens[e], t))
+                out[t] += weights[t, slot] * y[position]
+        for y in rest[len(experts) :]:  # the shared expert
+            gate = 1 / (1 + np.exp(-logits[:, -1:])) if model.shared_expert_gate else 1.0
+            out += gate * y
+        return out
+
+
+def _routes(compiled: CompiledModel, tokens: int) -> dict[int, _Route]:
+    """Per MoE layer: the pairs ``tokens * k`` are laid out expert after expert with the
+    compiled counts, and token t takes the pairs at t, t + T, ..., t + (k-1) T: k different
+    experts, since no expert has more than T pairs."""
+    model, routes = compiled.model, {}
+    for layer in range(model.num_layers):
+        if not model.moe_layer(layer):
+            continue
+        counts = [0] * model.num_experts
+        outputs = {}
+        for g in compiled.gemms():
+            if g.layer == layer and g.expert is not None:
+                counts[g.expert] = g.rows
+                if g.part == "down":
+                    outputs[g.output] = g.expert
+        order = np.repeat(np.arange(model.num_experts), counts)
+        picks = order.reshape(model.experts_per_token, tokens).T
+        members = {e: np.nonzero((picks == e).any(axis=1))[0] for e in range(model.num_experts)}
+        routes[layer] = _Route(picks, members, outputs)
+    return routes
+
+
+def _rows(cfg: CoreConfig, entry: dict, rows: np.ndarray) -> dict:
+    """A precompute entry restricted to some of its rows (a routed expert's tokens)."""
+    out = {"a": entry["a"][rows], "s": entry["s"][rows]}
+    if "tables" in entry:
+        t = entry["tables"]
+        tables = Tables(t.entries[rows], t.scale[rows], t.act_sum[rows])
+        out.update(tables=tables, words=pack_table_region(cfg, tables.entries))
+    return out
+
+
 # ---- the forward pass ----------------------------------------------------------------------
 def _rope_tables(model: ModelConfig, tokens: int):
-    half = model.head_dim // 2
-    inv = model.rope_theta ** (-np.arange(half) * 2.0 / model.head_dim)
+    dim = max(2, model.rotary_dim)
+    half = dim // 2
+    inv = model.rope_theta ** (-np.arange(half) * 2.0 / dim)
     angles = np.arange(tokens)[:, None] * inv[None, :]
     cos, sin = np.cos(angles), np.sin(angles)
     return np.concatenate([cos, cos], axis=1), np.concatenate([sin, sin], axis=1)
@@ -227,6 +294,7 @@ class _Forward:
         tokens = len(ids)
         self.cos, self.sin = _rope_tables(self.model, tokens)
         self.mask = np.triu(np.ones((tokens, tokens), dtype=bool), k=1)  # causal
+        self.routes = _routes(compiled, tokens)
         self.alibi = None
         if self.model.positions == "alibi":
             distance = np.arange(tokens)[None, :] - np.arange(tokens)[:, None]  # j - i
@@ -258,6 +326,8 @@ class _Forward:
     def _gemm(self, node: LutGemm):
         cfg, entry = self.cfg, self.tables[node.tables]
         q = self.c.weights[node.name].quantized
+        if node.expert is not None and len(entry["a"]) != node.rows:  # the routed tokens' rows
+            entry = _rows(cfg, entry, self.routes[node.layer].tokens[node.expert])
         a, s = entry["a"], entry["s"]
         if self.mode == "reference":
             o = reference(cfg, a, q.codes, q.scale, q.zero)[0]
@@ -301,19 +371,22 @@ class _Forward:
             out = self.params[node.name][self.ids]
             if model.positions == "learned":
                 out = out + self.params["embed_positions"][: len(self.ids)]
-            return out
+            return out * math.sqrt(model.hidden_size) if model.embed_scale else out
         if kind in ("rmsnorm", "layernorm"):
-            x = ins[0]
-            centered = x - x.mean(axis=1, keepdims=True) if kind == "layernorm" else x
-            scale = np.sqrt((centered**2).mean(axis=1, keepdims=True) + model.norm_eps)
+            x = ins[0].reshape(ins[0].shape[0], -1, node.depth or node.width)  # per head: q/k
+            centered = x - x.mean(axis=2, keepdims=True) if kind == "layernorm" else x
+            scale = np.sqrt((centered**2).mean(axis=2, keepdims=True) + model.norm_eps)
             out = self.params[node.name] * centered / scale
-            return out + self.params[node.name + ".bias"] if kind == "layernorm" else out
+            if kind == "layernorm":
+                out = out + self.params[node.name + ".bias"]
+            return out.reshape(ins[0].shape)
         if kind == "slice":
             return ins[0][:, node.depth : node.depth + node.width]
-        if kind == "rope":
-            x = _heads(ins[0], node.width // model.head_dim)
-            out = x * self.cos + _rotate_half(x) * self.sin
-            return out.transpose(1, 0, 2).reshape(ins[0].shape)
+        if kind == "rope":  # on the first ``depth`` dimensions of each head
+            x = _heads(ins[0], node.width // model.head_dim).copy()
+            r = x[..., : node.depth]
+            x[..., : node.depth] = r * self.cos + _rotate_half(r) * self.sin
+            return x.transpose(1, 0, 2).reshape(ins[0].shape)
         if kind == "attn_scores":
             q, k = _heads(ins[0], node.heads), self._kv(_heads(ins[1], node.kv_heads), node)
             out = q @ k.transpose(0, 2, 1) / math.sqrt(node.depth)
@@ -326,8 +399,13 @@ class _Forward:
         if kind == "attn_values":
             v = self._kv(_heads(ins[1], node.kv_heads), node)
             return (ins[0] @ v).transpose(1, 0, 2).reshape(len(self.ids), -1)
-        if kind == "swiglu":
-            return _silu(ins[0]) * ins[1]
+        if kind in ("swiglu", "geglu"):
+            gate, up = ins if len(ins) == 2 else np.split(ins[0], 2, axis=1)  # fused gate|up
+            return (_silu(gate) if kind == "swiglu" else _gelu(gate)) * up
+        if kind == "router":
+            return ins[0] @ self.params[node.name].T
+        if kind == "moe_combine":
+            return self.routes[node.layer].combine(ins, model)
         if kind == "gelu":
             return _gelu(ins[0])
         if kind == "relu":

@@ -17,27 +17,53 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 from .common import UsageError, add_sets, config, fmt_num, print_table
 
 
 def _gemm_rows(summary: dict) -> list[tuple[str, ...]]:
+    """The first layer's GEMMs; a routed expert's GEMMs fold into one row per part
+    (``experts.{0..127}.gate_proj``, M the range of tokens per expert, counts summed)."""
     layer = summary["layers"][0] if summary["layers"] else summary["outside_layers"]
-    rows = []
+    groups: dict[str, list[dict]] = {}
     for g in layer["gemms"]:
-        rows.append((g["name"], f"{g['m']}x{g['n']}x{g['k']}", "x".join(map(str, g["tiles"])),
-                     str(g["instructions"]), f"{g['table_reuse']:.3g}",
-                     f"{g['utilization']:.3f}", fmt_num(g["dram_bytes"]["total"])))  # fmt: skip
+        groups.setdefault(re.sub(r"experts\.\d+\.", "experts.*.", g["name"]), []).append(g)
+    rows = []
+    for key, members in groups.items():
+        g = members[0]
+        name, m = g["name"], str(g["m"])
+        if len(members) > 1:
+            experts = [int(re.search(r"experts\.(\d+)\.", x["name"]).group(1)) for x in members]
+            name = key.replace("experts.*.", f"experts.{{{experts[0]}..{experts[-1]}}}.")
+            low, high = min(x["m"] for x in members), max(x["m"] for x in members)
+            m = str(low) if low == high else f"{low}-{high}"
+        rows.append((name, f"{m}x{g['n']}x{g['k']}", "x".join(map(str, g["tiles"])),
+                     str(sum(x["instructions"] for x in members)), f"{g['table_reuse']:.3g}",
+                     f"{g['utilization']:.3f}",
+                     fmt_num(sum(x["dram_bytes"]["total"] for x in members))))  # fmt: skip
     return rows
+
+
+def _shape(m: dict) -> str:
+    """One line: a model's sizes (and its experts)."""
+    text = (
+        f"{m['num_layers']} layers, hidden {m['hidden_size']}, intermediate "
+        f"{m['intermediate_size']}, heads {m['num_heads']}/{m['num_kv_heads']} KV, "
+        f"vocabulary {m['vocab_size']}, MLP {m['mlp']}"
+    )
+    if m["num_experts"]:
+        text += (
+            f", {m['num_experts']} experts of {m['expert_size']} (top {m['experts_per_token']}"
+            + (f", shared {m['shared_expert_size']}" if m["shared_expert_size"] else "")
+            + ")"
+        )
+    return text
 
 
 def _print_summary(summary: dict) -> None:
     m, w, t = summary["model"], summary["workload"], summary["totals"]
-    print(
-        f"{m['name']}: {m['num_layers']} layers, hidden {m['hidden_size']}, intermediate "
-        f"{m['intermediate_size']}, heads {m['num_heads']}/{m['num_kv_heads']} KV, "
-        f"vocabulary {m['vocab_size']}, MLP {m['mlp']}"
-    )
+    print(f"{m['name']}: {_shape(m)}")
     print(
         f"quant {summary['quant']['text']}  core {summary['core']['mnemonic']}  "
         f"{w['tokens']} tokens, context {w['context']}"
@@ -92,17 +118,48 @@ def _print_latency(runs: list[dict]) -> None:
     print_table(header, rows)
 
 
+def _print_presets() -> None:
+    from lutsim.compiler import load_model, preset_names
+
+    rows = []
+    for name in preset_names():
+        model = load_model(name)
+        rows.append((name, model.architecture, _shape(model.to_dict())))
+    print_table(("preset", "architecture", "shape"), rows)
+
+
+def _load(args: argparse.Namespace):
+    """The model, with a measured routing when ``--routing`` names one."""
+    from pathlib import Path
+
+    from lutsim.compiler import load_model
+    from lutsim.compiler.model import read_data, with_expert_load
+
+    model = load_model(args.model)
+    if args.routing:
+        path = Path(args.routing)
+        model = with_expert_load(model, read_data(path, path.name), path.name)
+    return model
+
+
 def _cmd_compile(args: argparse.Namespace) -> int:
-    from lutsim.compiler import compile_model, load_model, verify
+    from lutsim.compiler import compile_model, verify
     from lutsim.compiler.quant import default_quant, parse_quant
 
+    if args.list:
+        if args.model is not None:
+            raise UsageError("--list takes no MODEL")
+        _print_presets()
+        return 0
+    if args.model is None:
+        raise UsageError("give a MODEL (a preset, a config.json or a YAML description) or --list")
     if (args.tiny or args.seed is not None) and not args.verify:
         raise UsageError("--tiny and --seed apply to --verify")
     if args.latency and args.verify:
         raise UsageError("--latency and --verify are separate runs; give one of them")
     if args.batch != 1 and not args.latency:
         raise UsageError("--batch applies to --latency")
-    model = load_model(args.model)
+    model = _load(args)
     quant = parse_quant(args.quant) if args.quant is not None else default_quant(model)
     cfg = config(args)
     if args.verify:
@@ -146,7 +203,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     from lutsim.isa.config import DEFAULT_PRESET
 
     p = commands.add_parser("compile", help="compile an LLM into LMMA programs (and check it)")
-    p.add_argument("model", metavar="MODEL", help="model preset (e.g. llama2-7b) or config.json")
+    p.add_argument("model", metavar="MODEL", nargs="?",
+                   help="model preset (e.g. llama2-7b), config.json or YAML model description")  # fmt: skip
+    p.add_argument("--list", action="store_true", help="list the model presets")
+    p.add_argument("--routing", metavar="FILE",
+                   help="measured MoE routing: YAML/JSON with expert_load (default: uniform)")  # fmt: skip
     p.add_argument("--quant", metavar="Q", help="e.g. w2, w4-g128-fp16, w1.58 (default: model's)")
     p.add_argument(
         "--config", metavar="CFG", default=DEFAULT_PRESET,

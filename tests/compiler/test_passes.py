@@ -5,7 +5,13 @@ import pytest
 from lutsim.compiler.driver import compile_model
 from lutsim.compiler.ir import Linear, LutGemm, Module, Op, Precompute, Workload
 from lutsim.compiler.model import load_model, preset_names
-from lutsim.compiler.passes import PIPELINE, block_shape, lower_blocks, run_pipeline
+from lutsim.compiler.passes import (
+    PIPELINE,
+    block_shape,
+    expert_rows,
+    lower_blocks,
+    run_pipeline,
+)
 from lutsim.compiler.quant import QuantSpec
 from lutsim.isa.config import CoreConfig
 
@@ -129,14 +135,80 @@ def test_accounting():
     assert norm.dram_bytes["activations"] == 4 * 4096 * 2, "a fused norm writes tables only"
 
 
+def _gemms_per_layer(model, tokens: int) -> int:
+    attention = 2 if model.fused_qkv else 4
+    dense = (2 if model.fused_gate_up else 3) if model.gated else 2
+    if not model.moe:
+        return model.num_layers * (attention + dense)
+    per_expert = 3 if model.gated else 2
+    shared = per_expert if model.shared_expert_size else 0
+    total = 0
+    for index in range(sum(model.moe_layer(i) for i in range(model.num_layers))):
+        active = sum(1 for m in expert_rows(model, index, tokens) if m)
+        total += attention + per_expert * active + shared
+    return total + (attention + dense) * len(model.dense_layers)
+
+
 @pytest.mark.parametrize("name", preset_names())
 def test_every_preset_compiles(name):
     compiled = compile_model(name, tokens=2)
     summary = compiled.summary()
     json.dumps(summary)
     model = load_model(name)
-    per_layer = 4 if model.arch.fused_qkv else 7 - (model.mlp != "swiglu")
-    assert summary["totals"]["lut_gemms"] == per_layer * model.num_layers
+    assert summary["totals"]["lut_gemms"] == _gemms_per_layer(model, 2)
     assert len(summary["layers"]) == model.num_layers
     assert all(isinstance(g, LutGemm) and g.program for g in compiled.gemms())
     assert run_pipeline(compiled.ir.replace(ops=(), passes=()), compiled.cfg).ops == compiled.ir.ops
+
+
+def test_moe_experts_are_grouped_gemms():
+    ir = _lowered("mixtral-8x7b", tokens=5)
+    experts = [op for op in ir.of_type(Linear) if op.layer == 0 and op.expert is not None]
+    # 5 tokens x top-2 = 10 routed pairs over 8 experts: 2, 2, 1, 1, 1, 1, 1, 1
+    assert [op.rows for op in experts if op.part == "up"] == [2, 2, 1, 1, 1, 1, 1, 1]
+    names = [op.name for op in experts if op.expert == 0]
+    assert names == [f"layers.0.block_sparse_moe.experts.0.{w}" for w in ("w1", "w3", "w2")]
+    router = next(op for op in ir.of_type(Op) if op.kind == "router" and op.layer == 0)
+    assert (router.width, router.depth, router.rows) == (8, 4096, 5)
+    decode = _lowered("qwen3-30b-a3b", tokens=1)
+    up = [op for op in decode.of_type(Linear) if op.layer == 0 and op.part == "up"]
+    assert [(op.expert, op.rows, op.n, op.k) for op in up] == [(e, 1, 768, 2048) for e in range(8)]
+    compiled = compile_model("mixtral-8x7b", tokens=5)
+    pre = next(p for p in compiled.ir.of_type(Precompute)
+               if "layers.0.block_sparse_moe.experts.0.w1" in p.consumers)  # fmt: skip
+    assert (pre.rows, len(pre.consumers), pre.fused_into) == (
+        5, 16, "layers.0.post_attention_layernorm")  # fmt: skip
+
+
+def test_measured_routing_sets_expert_rows():
+    model = load_model("mixtral-8x7b").replace(expert_load=((0.5, 0.3, 0.2) + (0.0,) * 5,))
+    ir = lower_blocks(Module(model, QuantSpec(), Workload(10, 10)), CoreConfig())
+    up = [(op.expert, op.rows) for op in ir.of_type(Linear) if op.layer == 3 and op.part == "up"]
+    assert up == [(0, 10), (1, 6), (2, 4)], "experts without tokens have no GEMM"
+
+
+def test_block_structures():
+    def kinds(name_or_model, layer=0):
+        model = load_model(name_or_model) if isinstance(name_or_model, str) else name_or_model
+        ir = lower_blocks(Module(model, QuantSpec(), Workload(2, 2)), CoreConfig())
+        return [op.kind for op in ir.ops if op.layer == layer and isinstance(op, Op)]
+
+    assert kinds("gemma2-2b") == [
+        "rmsnorm", "rope", "rope", "attn_scores", "softmax", "attn_values", "rmsnorm", "add",
+        "rmsnorm", "geglu", "rmsnorm", "add"]  # fmt: skip
+    neox = load_model("llama2-7b").replace(parallel="two-norms", norm="layernorm")
+    assert kinds(neox) == ["layernorm", "layernorm", "rope", "rope", "attn_scores", "softmax",
+                           "attn_values", "swiglu", "add", "add"]  # fmt: skip
+    post = load_model("opt-175b").replace(norm_placement="post")
+    assert kinds(post) == ["attn_scores", "softmax", "attn_values", "add", "layernorm", "relu",
+                           "add", "layernorm"]  # fmt: skip
+    assert kinds("qwen3-30b-a3b")[:5] == ["rmsnorm", "rmsnorm", "rmsnorm", "rope", "rope"]
+    phi = {op.name: (op.n, op.k) for op in _lowered("phi3-mini").of_type(Linear) if op.layer == 0}
+    assert phi == {"layers.0.self_attn.qkv_proj": (9216, 3072),
+                   "layers.0.self_attn.o_proj": (3072, 3072),
+                   "layers.0.mlp.gate_up_proj": (16384, 3072),
+                   "layers.0.mlp.down_proj": (3072, 8192)}  # fmt: skip
+    gemma = {op.name: (op.n, op.k) for op in _lowered("gemma2-2b").of_type(Linear)
+             if op.layer == 0}  # fmt: skip
+    assert gemma["layers.0.self_attn.q_proj"] == (2048, 2304), "head_dim 256 x 8 heads"
+    assert gemma["layers.0.self_attn.o_proj"] == (2304, 2048)

@@ -24,6 +24,17 @@ SMALL = {
     "opt-relu":   _model("OPTForCausalLM", 4, 4),
     "opt-gelu":   _model("OPTForCausalLM", 2, 2, activation_function="gelu"),
     "bloom-gelu": _model("BloomForCausalLM", 4, 4, n_inner=64),
+    "qwen2-moe":  _model("Qwen2MoeForCausalLM", 4, 2, num_experts=6, num_experts_per_tok=2,
+                         moe_intermediate_size=16, shared_expert_intermediate_size=32,
+                         mlp_only_layers=[1]),
+    "qwen3-moe":  _model("Qwen3MoeForCausalLM", 4, 1, num_experts=4, num_experts_per_tok=3,
+                         moe_intermediate_size=16, head_dim=16),
+    "gemma3":     _model("Gemma3ForCausalLM", 2, 1, head_dim=24),
+    "neox":       _model("GPTNeoXForCausalLM", 4, 4, hidden_act="gelu", rotary_pct=0.5),
+    "falcon":     _model("FalconForCausalLM", 4, 4, multi_query=True, bias=True),
+    "falcon-new": _model("FalconForCausalLM", 4, 4, new_decoder_architecture=True, num_kv_heads=2),
+    "opt-post":   _model("OPTForCausalLM", 4, 4, do_layer_norm_before=False),
+    "phi3":       _model("Phi3ForCausalLM", 4, 2),
 }
 EXACT = [  # (model, quantization, core changes)
     ("llama-gqa", "w2", {}),
@@ -33,6 +44,14 @@ EXACT = [  # (model, quantization, core changes)
     ("opt-relu", "w1", {"n": 16, "symmetrize": False}),
     ("opt-gelu", "w2-g8", {"k": 2, "n": 32}),
     ("bloom-gelu", "w4", {"m": 3, "n": 16}),
+    ("qwen2-moe", "w2", {}),
+    ("qwen3-moe", "w4-g16", {"n": 16}),
+    ("gemma3", "w3", {}),
+    ("neox", "w2-g16", {}),
+    ("falcon", "w1", {}),
+    ("falcon-new", "w4", {"m": 1}),
+    ("opt-post", "w2", {}),
+    ("phi3", "w2", {}),
 ]
 FLOAT = [
     ("llama-gqa", "w2-fp16", {}),
@@ -41,6 +60,8 @@ FLOAT = [
     ("opt-relu", "w2-fp8_e4m3", {}),
     ("bloom-gelu", "w3-fp16-int8table", {"n": 16}),
     ("opt-gelu", "w2-fp8_e5m2", {"act_format": "fp8_e5m2", "table_format": "fp32"}),
+    ("qwen2-moe", "w4-g16-fp16", {}),
+    ("neox", "w2-fp16-int8table", {}),
 ]
 # fmt: on
 

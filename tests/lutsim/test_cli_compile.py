@@ -8,10 +8,50 @@ import json
 import pytest
 
 from lutsim import cli
-from lutsim.compiler import compile_model, verify
+from lutsim.compiler import compile_model, load_model, preset_names, verify
 from lutsim.compiler.verify import VerifyResult
 from lutsim.reports.latency import Phase, model_latency
+from tests.compiler.test_model import SUPPORTED
 from tests.lutsim.test_cli import fails, ok, run, usage_error
+
+
+def test_compile_list(tmp_path):
+    lines = ok(run(tmp_path, "compile", "--list")).splitlines()
+    assert lines[0].split() == ["preset", "architecture", "shape"]
+    assert [line.split()[0] for line in lines[1:]] == preset_names()
+    mixtral = next(line for line in lines if line.startswith("mixtral-8x7b "))
+    assert mixtral.split(None, 2)[1:] == [
+        "MixtralForCausalLM", "32 layers, hidden 4096, intermediate 14336, heads 32/8 KV, "
+        "vocabulary 32000, MLP swiglu, 8 experts of 14336 (top 2)"]  # fmt: skip
+
+
+def test_compile_moe_latency_and_routing(tmp_path):
+    """A MoE preset times through --latency; a measured routing changes the expert GEMMs."""
+    args = ["compile", "qwen3-30b-a3b", "--tokens", "1", "--context", "256", "--batch", "4",
+            "--latency", "A100-LUT-4X", "--json"]  # fmt: skip
+    out = json.loads(ok(run(tmp_path, *args)))
+    (lut,) = out["latency"]
+    assert lut["us"]["gemm"] > 0 and lut["precomputes"]["fused"] > 0
+    experts = [g for g in out["layers"][0]["gemms"] if ".experts." in g["name"]]
+    assert len(experts) == 3 * 8 and {g["m"] for g in experts} == {1}, "1 token x top-8"
+    shares = [1 / 8] * 8 + [0.0] * 120
+    (tmp_path / "routing.yaml").write_text(f"expert_load: {shares}\n")
+    out = json.loads(ok(run(tmp_path, "compile", "qwen3-30b-a3b", "--tokens", "4",
+                            "--routing", "routing.yaml", "--json")))  # fmt: skip
+    experts = [g for g in out["layers"][0]["gemms"] if ".experts." in g["name"]]
+    assert {(g["name"].split(".")[4], g["m"]) for g in experts} == {(str(e), 4) for e in range(8)}
+    text = ok(run(tmp_path, *args[:-1])).splitlines()
+    assert text[8].split()[:2] == ["layers.0.mlp.experts.{0..7}.gate_proj", "1x768x2048"]
+
+
+def test_compile_model_description(tmp_path):
+    (tmp_path / "mine.yaml").write_text(
+        "hidden_size: 64\nintermediate_size: 128\nnum_layers: 2\nnum_heads: 4\n"
+        "num_kv_heads: 2\nvocab_size: 100\nmlp: swiglu\n"
+    )
+    out = ok(run(tmp_path, "compile", "mine.yaml", "--verify", "--json"))
+    assert json.loads(out)["ok"]
+    assert load_model(tmp_path / "mine.yaml").name == "mine"
 
 
 def test_compile_text_and_files(tmp_path):
@@ -107,7 +147,12 @@ def _write(path, text):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["nosuch"], "unknown model 'nosuch': not a preset name or a JSON file"),
+        (["nosuch"], "unknown model 'nosuch': not a preset, a JSON config or a YAML description; "
+                     "presets: " + ", ".join(preset_names())),
+        (["llama2-7b", "--routing", "r.yaml"],
+         "r.yaml: llama2-7b has no mixture of experts to route"),
+        (["mixtral-8x7b", "--routing", "bad.yaml"],
+         "bad.yaml: expert_load lists need 8 shares, not 2"),
         (["llama2-7b", "--quant", "w2-g100"],
          "group size 100 does not divide K = 4096 of layers.0.self_attn.q_proj"),
         (["llama2-7b", "--quant", "w7"], "weight bits must be 1 to 4, not 7"),
@@ -123,6 +168,8 @@ def _write(path, text):
 )  # fmt: skip
 def test_compile_bad_input(tmp_path, args, message):
     (tmp_path / "file").write_text("")
+    (tmp_path / "r.yaml").write_text("expert_load: [1.0]\n")
+    (tmp_path / "bad.yaml").write_text("expert_load: [0.5, 0.5]\n")
     fails(run(tmp_path, "compile", *args), 1, message)
 
 
@@ -130,7 +177,7 @@ def test_compile_bad_input(tmp_path, args, message):
     ("text", "message"),
     [
         ('{"model_type": "mamba", "hidden_size": 64}',
-         'm.json: unsupported model_type "mamba"; supported: bitnet, bloom, llama, opt'),
+         'm.json: unsupported model_type "mamba"; ' + SUPPORTED),
         ('{"model_type": "llama",', "m.json: invalid JSON: Expecting property name enclosed in "
          "double quotes (at line 2, column 1)"),
         ('{"model_type": "llama", "hidden_size": 64}', "m.json: missing key 'num_hidden_layers'"),
@@ -145,6 +192,8 @@ def test_compile_bad_config_json(tmp_path, text, message):
     ("args", "message"),
     [
         (["llama2-7b", "--tiny"], "--tiny and --seed apply to --verify"),
+        ([], "give a MODEL (a preset, a config.json or a YAML description) or --list"),
+        (["llama2-7b", "--list"], "--list takes no MODEL"),
         (["llama2-7b", "--batch", "4"], "--batch applies to --latency"),
         (["llama2-7b", "--verify", "--latency", "A100-FP16"],
          "--latency and --verify are separate runs; give one of them"),
