@@ -14,6 +14,7 @@ LUTSIM_APT_PACKAGES=(
     ccache             # caches the C++ objects of Verilator builds (the runtime is the same in each)
     qflow-tech-osu018  # OSU 0.18 um standard cells (liberty) for synthesis
     opensta            # static timing and power on the synthesized netlist
+    iverilog           # runs the exported wrapper's self-checking testbench (lutsim export --wrapper)
 )
 
 _lutsim_quiet() {  # run a command with its output to a log; show the log only if it fails
