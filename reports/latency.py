@@ -10,7 +10,9 @@ LUT GEMM (LUT presets)     :func:`lutsim.sim.gpu.simulate` of its ``M x N x K`` 
                            quantization's weight bits, activation format and table format,
                            precompute excluded (timed below)
 mpGEMM (MAC presets)       :func:`lutsim.sim.gpu.simulate` of the same shape on the MAC tensor cores
-                           (weights dequantized on the vector lanes); no precompute
+                           (weights dequantized on the vector lanes); no precompute. With
+                           ``dense=True`` the weights are the preset's own width instead (W16
+                           FP16, W8 INT8 or FP8): the dense model, no dequantization
 table precompute           :func:`lutsim.sim.gpu.simulate_precompute` once per table (Q, K and V
                            share one); ``fused``: only where the compiler fused it into the
                            preceding element-wise operator, a separate kernel elsewhere;
@@ -22,8 +24,14 @@ activations, residuals,
 embedding
 ========================== =====================================================================
 
-Operators run one after another (no overlap between kernels, no launch overhead), so the
-latency is the sum. Identical GEMM shapes are simulated once.
+Operators run one after another, so the latency is the sum. Each simulated kernel carries the
+GPU's fixed time per kernel (:class:`lutsim.sim.presets.GpuCosts`); the host's launch is taken
+as hidden, as when a forward pass is one CUDA graph; roofline operators have no fixed time.
+Identical GEMM shapes are simulated once.
+
+Each result names its **baseline** (:data:`BASELINES`): the LUT tensor cores; the same
+low-bit model on MAC hardware (dequantized); or a dense model at the MAC preset's width (the
+FP16 model, the INT8 model, the FP8 model).
 
 A **phase** is ``batch`` independent sequences, each adding ``tokens`` new tokens to a context
 of ``context`` tokens: prefill is ``batch 1, tokens = context = 2048`` and decode is ``tokens
@@ -46,13 +54,24 @@ from lutsim.compiler.ir import LutGemm, Op, Precompute
 from lutsim.compiler.model import ModelConfig
 from lutsim.compiler.quant import QuantSpec, default_quant, parse_quant
 from lutsim.sim import gpu
-from lutsim.sim.presets import PRESETS, machine
+from lutsim.sim.presets import DENSE_WIDTHS, PRESETS, machine
 
-__all__ = ["CATEGORIES", "ModelLatency", "Phase", "decode", "lut_core", "model_latency", "prefill"]
+__all__ = [
+    "BASELINES", "CATEGORIES", "ModelLatency", "Phase", "TABLE1", "decode", "lut_core",
+    "model_latency", "prefill", "scaling_study", "table1",
+]  # fmt: skip
 
 CATEGORIES = ("gemm", "precompute", "attention", "lm_head", "other")
 ATTENTION = ("attn_scores", "softmax", "attn_values")
 TENSOR_OPS = ("attn_scores", "attn_values", "lm_head")
+BASELINES = {
+    "lut": "the low-bit model on LUT tensor cores",
+    "dequantized": "the same low-bit model on MAC hardware (dequantized)",
+    "fp16": "the FP16 model",
+    "int8": "the INT8 model",
+    "fp8": "the FP8 model",
+}
+"""What a latency row is, by kind: LUT, dequantizing MAC, or a dense model at a MAC width."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +125,8 @@ class ModelLatency:
     macs: int  # weight x activation MACs of the linear layers
     actions: dict[str, float]  # action counts of the GEMM kernels (precompute excluded)
     core: dict[str, Any]  # the LUT core's CoreConfig.to_dict() (LUT presets), else {}
+    baseline: str = BASELINES["lut"]  # what this row is (BASELINES)
+    regs: int = 1  # register-file multiplier
 
     @property
     def total_us(self) -> float:
@@ -130,6 +151,7 @@ class ModelLatency:
             "precompute_share": self.precompute_share, "gemms": list(self.gemms),
             "precomputes": dict(self.precomputes), "macs": self.macs,
             "actions": dict(self.actions), "core": dict(self.core),
+            "baseline": self.baseline, "regs": self.regs,
         }  # fmt: skip
 
 
@@ -175,10 +197,14 @@ def model_latency(
     precompute: str = "fused",
     mode: str = "fast",
     freq_mhz: float | None = None,
+    regs: int = 1,
+    dense: bool = False,
 ) -> ModelLatency:
     """Time one forward pass of ``model`` (a :class:`ModelConfig`, preset name or
     ``config.json``) quantized by ``quant`` (default: the model's) in ``phase`` on ``preset``
-    (see the module docstring). ``precompute``: ``"fused"`` or ``"separate"``."""
+    (see the module docstring). ``precompute``: ``"fused"`` or ``"separate"``; ``regs``: the
+    register-file multiplier; ``dense``: on a MAC preset, the dense model at the preset's own
+    width instead of the quantized one (an error on a LUT preset)."""
     if not isinstance(model, ModelConfig):
         model = load_model(model)
     quant = _quant(model, quant)
@@ -186,8 +212,18 @@ def model_latency(
         raise ValueError(f"precompute must be fused or separate, not {precompute!r}")
     mach, formats = _machine(preset, quant)
     lut = mach.is_lut
-    sim_args: dict[str, Any] = {"wbits": _wbits(quant), "freq_mhz": freq_mhz, "mode": mode}
+    sim_args: dict[str, Any] = {"wbits": _wbits(quant), "freq_mhz": freq_mhz, "mode": mode,
+                                "regs": regs}  # fmt: skip
     sim_args.update(formats)
+    if dense:
+        if lut:
+            raise ValueError(f"dense models run on MAC presets, not {preset}")
+        width, acts = DENSE_WIDTHS[mach.tc.fmt]
+        sim_args.update(wbits=width, act=acts[0])
+        mach = machine(preset, width, acts[0], regs)
+        kind = mach.tc.fmt
+    else:
+        kind = "lut" if lut else "dequantized"
     hz = (freq_mhz or mach.gpu.freq_mhz) * 1e6
     us = dict.fromkeys(CATEGORIES, 0.0)
 
@@ -237,6 +273,7 @@ def model_latency(
         gemms=tuple(gemms), precomputes=dict(tables),
         macs=sum(m * n * k * c for (m, n, k), c in shapes.items()),
         actions=dict(actions), core=mach.tc.core.to_dict() if lut else {},
+        baseline=BASELINES[kind], regs=regs,
     )  # fmt: skip
 
 
@@ -247,3 +284,98 @@ def lut_presets(gpu_name: str) -> list[str]:
 
 def speedup(base: ModelLatency, other: ModelLatency) -> float:
     return base.total_us / other.total_us if other.total_us else math.inf
+
+
+TABLE1 = (  # (row, preset, model, dense, registers): the paper's Table 1 configuration
+    ("A100 FP16, LLaMA 3B W16A16", "A100-FP16", "openllama-3b", True, 1),
+    ("A100 INT8, BitNet b1.58 3B W8A8", "A100-INT8", "bitnet-b1.58-3b", True, 1),
+    ("A100-LUT-4X*, BitNet b1.58 3B", "A100-LUT-4X", "bitnet-b1.58-3b", False, 2),
+    ("A100-LUT-8X*, BitNet b1.58 3B", "A100-LUT-8X", "bitnet-b1.58-3b", False, 2),
+    ("H100 FP8, BitNet b1.58 3B W8A8", "H100-FP8", "bitnet-b1.58-3b", True, 1),
+    ("H100-LUT-4X*, BitNet b1.58 3B", "H100-LUT-4X", "bitnet-b1.58-3b", False, 2),
+    ("H100-LUT-8X*, BitNet b1.58 3B", "H100-LUT-8X", "bitnet-b1.58-3b", False, 2),
+)
+"""The seven rows of the paper's Table 1 (Mo et al., ISCA 2025): the FP16 reference is the
+dense FP16 LLaMA 3B (OpenLLaMA 3B, the shapes of BitNet b1.58 3B); INT8 and FP8 run BitNet b1.58
+3B dense at 8 bits; the LUT rows run it ternary with INT8 activations and, where the paper marks
+"*", double registers. Both GPUs at 1.41 GHz, as the paper normalizes them."""
+
+TABLE1_PHASES = (prefill(2048, 1), decode(1024, 1))
+"""BS1 SEQ2048 (prefill) and BS1024 SEQ1 (decode; context 1: one new token, no history)."""
+
+
+def table1(freq_mhz: float = 1410.0, mode: str = "fast") -> list[dict[str, Any]]:
+    """Our latency of every row of :data:`TABLE1` in both :data:`TABLE1_PHASES`, in ms, with
+    the share of each category."""
+    rows = []
+    for label, preset, model, dense, regs in TABLE1:
+        row: dict[str, Any] = {"row": label, "preset": preset, "model": model, "regs": regs}
+        for phase in TABLE1_PHASES:
+            run = model_latency(model, preset, phase, precompute="fused", mode=mode,
+                                freq_mhz=freq_mhz, regs=regs, dense=dense)  # fmt: skip
+            row[phase.name] = {"ms": run.total_us / 1e3, "us": dict(run.us),
+                               "bound": dict(Counter(g["bound"] for g in run.gemms))}  # fmt: skip
+            row["baseline"] = run.baseline
+        rows.append(row)
+    return rows
+
+
+def scaling_study(
+    model: str = "bitnet-b1.58-3b",
+    phase: Phase | None = None,
+    presets: tuple[str, ...] = ("A100-LUT-4X", "A100-LUT-8X"),
+    regs: tuple[int, ...] = (1, 2, 4, 8),
+    smem: tuple[float, ...] = (1.0, 2.0, 4.0),
+) -> list[dict[str, Any]]:
+    """The linear layers (GEMMs, precompute excluded) of ``model`` in ``phase`` (default:
+    decode at batch 1024) on each LUT preset at each register multiplier and shared-memory
+    bandwidth multiplier: ms, and per GEMM shape its time, limit and the bytes it moves through
+    shared memory and L2, split into tables and weights. For the question of what stops LUT-8X
+    from beating LUT-4X, and what would."""
+    phase = phase or decode(1024, 1)
+    model_cfg = load_model(model)
+    quant = _quant(model_cfg, None)
+    linear = compile_model(model_cfg, quant, tokens=phase.rows, context=phase.rows)
+    shapes = Counter((g.rows, g.n, g.k) for g in linear.ir.of_type(LutGemm))
+    rows = []
+    for preset in presets:
+        for r in regs:
+            for scale in smem:
+                mach, formats = _machine(preset, quant)
+                mach = machine(preset, _wbits(quant), formats.get("act"), r,
+                               table_format=formats.get("table_format"))  # fmt: skip
+                gpu_spec = dataclasses.replace(
+                    mach.gpu, smem_bytes_per_cycle=mach.gpu.smem_bytes_per_cycle * scale
+                )
+                mach = dataclasses.replace(mach, gpu=gpu_spec)
+                total, per_shape = 0.0, []
+                for (m, n, k), count in sorted(shapes.items()):
+                    run = gpu.simulate_machine(mach, m, n, k, precompute="none")
+                    total += count * run.latency_us
+                    per_shape.append({
+                        "m": m, "n": n, "k": k, "count": count, "us": run.latency_us,
+                        "limit": run.gemm.bottleneck["limit"],
+                        "utilization": dict(run.gemm.utilization),
+                        "tiling": run.tiling.to_dict(), **_traffic(mach, m, n, k, run.tiling),
+                    })  # fmt: skip
+                rows.append({"preset": preset, "regs": r, "smem": scale, "ms": total / 1e3,
+                             "shapes": per_shape})  # fmt: skip
+    return rows
+
+
+def _traffic(mach, m: int, n: int, k: int, tiling) -> dict[str, float]:
+    """Bytes of tables and of weights through shared memory (stage writes and warp reads) and
+    through L2 (CTA reads), for the GEMM's plan."""
+    from lutsim.sim.gpu_plan import Plan
+
+    plan = Plan(mach, m, n, k, tiling)
+    t, groups = plan.t, plan.groups
+    ctas_n, ctas_m = plan.nt, plan.mt
+    smem_tables = groups * (ctas_n * plan.m * plan.row_bytes * (1 + t.warps_n))
+    smem_weights = groups * (ctas_m * plan.n * plan.col_bytes * (1 + t.warps_m))
+    return {
+        "smem_table_bytes": float(smem_tables),
+        "smem_weight_bytes": float(smem_weights),
+        "l2_table_bytes": float(groups * ctas_n * plan.m * plan.row_bytes),
+        "l2_weight_bytes": float(groups * ctas_m * plan.n * plan.col_bytes),
+    }

@@ -76,3 +76,25 @@ def test_bad_input(call, message):
     with pytest.raises(ValueError) as info:
         call()
     assert str(info.value).startswith(message)
+
+
+def test_rows_name_their_baseline_and_the_fp16_model_reads_8x_the_weights():
+    quantized = model_latency("bitnet-b1.58-3b", "A100-FP16", decode(1, 1))
+    dense = model_latency("openllama-3b", "A100-FP16", decode(1, 1), dense=True)
+    lut = model_latency("bitnet-b1.58-3b", "A100-LUT-4X", decode(1, 1))
+    assert quantized.baseline == "the same low-bit model on MAC hardware (dequantized)"
+    assert dense.baseline == "the FP16 model"
+    assert lut.baseline == "the low-bit model on LUT tensor cores"
+    ratio = dense.actions["dram.read_bytes"] / quantized.actions["dram.read_bytes"]
+    assert 6 < ratio <= 8, f"{ratio:.2f}"  # W16 vs ternary codes stored in 2 bits, + scales
+    assert dense.us["gemm"] > 4 * quantized.us["gemm"]
+    with pytest.raises(ValueError, match=r"^dense models run on MAC presets, not A100-LUT-4X$"):
+        model_latency("bitnet-b1.58-3b", "A100-LUT-4X", decode(1, 1), dense=True)
+
+
+def test_table1_has_the_papers_seven_rows():
+    from lutsim.reports import paper
+    from lutsim.reports.latency import TABLE1
+
+    assert {preset for _, preset, *_ in TABLE1} == set(paper.BITNET_3B)
+    assert [regs for *_, regs in TABLE1] == [1, 1, 2, 2, 1, 2, 2]
