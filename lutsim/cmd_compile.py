@@ -153,6 +153,10 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         return 0
     if args.model is None:
         raise UsageError("give a MODEL (a preset, a config.json or a YAML description) or --list")
+    if args.weights:
+        if args.tiny:
+            raise UsageError("--tiny does not apply to --weights (the checkpoint sets the sizes)")
+        return _weights(args)
     if (args.tiny or args.seed is not None) and not args.verify:
         raise UsageError("--tiny and --seed apply to --verify")
     if args.latency and args.verify:
@@ -192,6 +196,101 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _weights(args: argparse.Namespace) -> int:
+    """``--weights FILE``: convert a quantized checkpoint; with ``--verify``, run every layer."""
+    from lutsim.compiler import compile_model
+    from lutsim.compiler.checkpoint import (
+        check_layer,
+        core_for,
+        load_checkpoint,
+        random_activations,
+    )
+    from lutsim.compiler.quant import QuantSpec, parse_quant
+
+    model = _load(args)
+    cfg = config(args)
+    spec = parse_quant(args.quant) if args.quant is not None else QuantSpec()
+    if spec.act_format != cfg.act_format or spec.table_quant:
+        cfg = spec.core(cfg)
+    shapes = compile_model(model, QuantSpec(), cfg, tokens=args.tokens, context=args.context)
+    weights = load_checkpoint(args.weights, shapes.gemms())
+    core = core_for(cfg, weights)
+    if args.quant is not None and (spec.weight_bits, spec.ternary) != (core.weight_bits,
+                                                                       core.ternary):  # fmt: skip
+        raise ValueError(
+            f"--quant {args.quant} disagrees with the checkpoint's "
+            f"{'ternary' if core.ternary else f'{core.weight_bits}-bit'} weights"
+        )
+    sizes = {w.codes.shape[1] // w.chunks for w in weights.values()}
+    group = sizes.pop() if len(sizes) == 1 and all(
+        w.gather is None for w in weights.values()) else None  # fmt: skip
+    quant = QuantSpec(core.weight_bits, core.ternary, group if group and group < shapes.gemms()[
+        0].k else None, core.act_format, core.table_format == "int8")  # fmt: skip
+    formats: dict[str, dict] = {}
+    for w in weights.values():
+        entry = formats.setdefault(w.format, {"tensors": 0, "chunk": set(), "note": w.note})
+        entry["tensors"] += 1
+        entry["chunk"].add(w.codes.shape[1] // w.chunks)
+    summary = {"checkpoint": str(args.weights), "mnemonic": core.mnemonic,
+               "formats": {k: {**v, "chunk": sorted(v["chunk"])} for k, v in formats.items()}}  # fmt: skip
+    if args.verify:
+        seed = args.seed or 0
+        checks = []
+        for i, (name, w) in enumerate(weights.items()):
+            a = random_activations(core, args.tokens, w.reference.shape[1], seed + i)
+            checks.append(check_layer(core, name, w, a, args.buffer_kib * 256))
+        ok = all(c.ok for c in checks)
+        summary.update(layers=[c.__dict__ for c in checks], ok=ok)
+        if args.json:
+            print(json.dumps(summary))
+        else:
+            _print_checks(summary, checks, core)
+        if not ok:
+            bad = ", ".join(c.name for c in checks if not c.ok)
+            raise ValueError(f"verification failed: {bad}")
+        return 0
+    compiled = compile_model(model, quant, core, tokens=args.tokens, context=args.context,
+                             buffer_kib=args.buffer_kib)  # fmt: skip
+    out = compiled.summary()
+    runs = _latency(args, model, quant) if args.latency else []
+    if args.json:
+        print(json.dumps({**out, "weights": summary, **({"latency": runs} if runs else {})}))
+        return 0
+    _print_summary(out)
+    _print_formats(summary)
+    if runs:
+        _print_latency(runs)
+    return 0
+
+
+def _print_formats(summary: dict) -> None:
+    print(f"weights {summary['checkpoint']}:")
+    rows = [(name, str(f["tensors"]), ", ".join(map(str, f["chunk"])), f["note"] or "-")
+            for name, f in summary["formats"].items()]  # fmt: skip
+    print_table(("format", "tensors", "chunk", "re-blocking"), rows)
+
+
+def _print_checks(summary: dict, checks, core) -> None:
+    _print_formats(summary)
+    rows = []
+    for c in checks:
+        m, n, k = c.shape
+        gguf = "-" if c.gguf_residual is None else f"{c.gguf_residual:.3g} <= {c.gguf_bound:.3g}"
+        dots = "-" if c.dot_mismatches is None else str(c.dot_mismatches)
+        rows.append((c.name, c.format, f"{m}x{n}x{k}", str(c.core_k), str(c.instructions),
+                     str(c.weight_mismatches), dots, f"{c.residual:.3g} <= {c.bound:.3g}", gguf,
+                     "ok" if c.ok else "FAIL"))  # fmt: skip
+    header = ("layer", "format", "MxNxK", "core K", "instructions", "weight diffs",
+              "dot diffs", "residual", "vs gguf", "")  # fmt: skip
+    print_table(header, rows)
+    worst = max(c.residual for c in checks)
+    print(
+        f"{len(checks)} layers on {core.mnemonic}: weights equal their dequantization, programs "
+        f"equal the LUT algorithm{', dot products exact' if core.exact else ''}; worst "
+        f"residual {worst:.3g}: {'ok' if summary['ok'] else 'FAIL'}"
+    )
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
@@ -220,7 +319,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "-o", "--output", metavar="DIR", help="write program.lst, summary.json, layers.csv"
     )
-    p.add_argument("--verify", action="store_true", help="run random weights and check logits")
+    p.add_argument("--weights", metavar="FILE",
+                   help="quantized checkpoint (.safetensors GPTQ/AWQ/BitNet, .gguf) to convert")  # fmt: skip
+    p.add_argument("--verify", action="store_true",
+                   help="run random weights and check logits (with --weights: every layer of "
+                        "the checkpoint)")  # fmt: skip
     p.add_argument("--tiny", action="store_true", help="--verify a shrunk model (seconds)")
     p.add_argument("--seed", type=int, help="--verify: random seed (default: 0)")
     p.add_argument("--latency", metavar="PRESET", action="append", default=[],

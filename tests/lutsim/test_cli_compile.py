@@ -203,3 +203,60 @@ def test_compile_bad_config_json(tmp_path, text, message):
 )  # fmt: skip
 def test_compile_usage(tmp_path, args, message):
     assert usage_error(run(tmp_path, "compile", *args)) == message
+
+
+def _small_config(tmp_path, hidden: int = 64, inter: int = 128, layers: int = 2) -> str:
+    data = {"architectures": ["LlamaForCausalLM"], "hidden_size": hidden,
+            "intermediate_size": inter, "num_hidden_layers": layers, "num_attention_heads": 4,
+            "num_key_value_heads": 2, "vocab_size": 100}  # fmt: skip
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    return "config.json"
+
+
+def test_compile_weights_verify(tmp_path):
+    from tests.compiler.test_checkpoint import small_model, write_gguf, write_gptq
+
+    config = _small_config(tmp_path)
+    write_gptq(tmp_path / "gptq.safetensors", small_model(), act_order=True)
+    args = ["compile", config, "--weights", "gptq.safetensors", "--verify", "--tokens", "3"]
+    lines = ok(run(tmp_path, *args)).splitlines()
+    assert lines[:3] == [
+        "weights gptq.safetensors:",
+        "format     tensors  chunk  re-blocking",
+        "gptq-int4  14       32     act-order: K permuted into contiguous groups",
+    ]
+    assert lines[-1] == (
+        "14 layers on lmma.m2n64k4.s8.u4.s32.s32: weights equal their dequantization, programs "
+        "equal the LUT algorithm, dot products exact; worst residual 0: ok"
+    )
+    summary = json.loads(ok(run(tmp_path, *args, "--json")))
+    assert summary["ok"] and len(summary["layers"]) == 14
+    assert {layer["dot_mismatches"] for layer in summary["layers"]} == {0}
+    big = _small_config(tmp_path, 256, 256, 1)
+    write_gguf(tmp_path / "q8.gguf", small_model(256, 256, 1), "Q8_0")
+    summary = json.loads(ok(run(tmp_path, "compile", big, "--weights", "q8.gguf", "--verify",
+                                "--quant", "w4-fp16", "--json")))  # fmt: skip
+    assert summary["ok"] and summary["mnemonic"] == "lmma.m2n64k4.f16.u4.f32.f32"
+    assert all(layer["core_k"] == 512 and layer["gguf_residual"] <= layer["gguf_bound"]
+               for layer in summary["layers"])  # fmt: skip
+    text = ok(run(tmp_path, "compile", big, "--weights", "q8.gguf")).splitlines()
+    assert text[-2:] == ["format     tensors  chunk  re-blocking",
+                         "gguf-Q8_0  7        32     8-bit codes as two 4-bit chunks (K doubled)"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--weights", "none.gguf"], "cannot read checkpoint 'none.gguf': no such file"),
+        (["--weights", "b.safetensors", "--quant", "w2"],
+         "--quant w2 disagrees with the checkpoint's ternary weights"),
+    ],
+)  # fmt: skip
+def test_compile_weights_bad_input(tmp_path, args, message):
+    from tests.compiler.test_checkpoint import small_model, write_bitnet
+
+    write_bitnet(tmp_path / "b.safetensors", small_model())
+    fails(run(tmp_path, "compile", _small_config(tmp_path), *args), 1, message)
+    assert usage_error(run(tmp_path, "compile", "llama2-7b", "--weights", "x", "--tiny")) == (
+        "--tiny does not apply to --weights (the checkpoint sets the sizes)"
+    )
