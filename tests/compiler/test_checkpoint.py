@@ -285,3 +285,38 @@ def test_uneven_act_order_groups_are_refused(tmp_path):
         "gptq.safetensors: layers.0.self_attn.q_proj: act-order groups have 24 to 40 channels; "
         "the core needs equal groups of 32"
     )
+
+
+def test_gguf_experts_are_read_per_expert(tmp_path):
+    """llama.cpp stores a layer's experts as one 3-D tensor ``[E, N, K]``; each routed
+    expert's GEMM takes its slice."""
+    model = model_from_dict({"architectures": ["MixtralForCausalLM"], "hidden_size": 256,
+                             "intermediate_size": 256, "num_hidden_layers": 1,
+                             "num_attention_heads": 4, "num_key_value_heads": 2,
+                             "vocab_size": 50, "num_local_experts": 4,
+                             "num_experts_per_tok": 2}, name="moe")  # fmt: skip
+    rng = np.random.default_rng(3)
+    writer = gguf.GGUFWriter(str(tmp_path / "moe.gguf"), "llama")
+    gemms = compile_model(model, tokens=4).gemms()
+    expected = {}
+    for g in gemms:
+        if g.expert is None:
+            raw = gguf.quants.quantize(rng.standard_normal((g.n, g.k)).astype(np.float32), Q.Q4_0)
+            writer.add_tensor(f"blk.0.{GGUF_NAMES[g.part]}.weight", raw, raw_shape=raw.shape,
+                              raw_dtype=Q.Q4_0)  # fmt: skip
+        elif g.expert == 0:
+            w = rng.standard_normal((4, g.n, g.k)).astype(np.float32)
+            raw = gguf.quants.quantize(w, Q.Q4_0)
+            writer.add_tensor(f"blk.0.{GGUF_NAMES[g.part]}_exps.weight", raw, raw_shape=raw.shape,
+                              raw_dtype=Q.Q4_0)  # fmt: skip
+            expected[g.part] = gguf.quants.dequantize(raw, Q.Q4_0)
+    for step in (writer.write_header_to_file, writer.write_kv_data_to_file,
+                 writer.write_tensors_to_file, writer.close):  # fmt: skip
+        step()
+    weights = load_checkpoint(tmp_path / "moe.gguf", gemms)
+    experts = [g for g in gemms if g.expert is not None]
+    assert len(experts) == 12 and {g.rows for g in experts} == {2}, "4 tokens x top-2 over 4"
+    for g in experts:
+        assert np.array_equal(weights[g.name].gguf_reference, expected[g.part][g.expert])
+        a = random_activations(load_config().replace(weight_bits=4), g.rows, g.k, seed=g.expert)
+        assert check_layer(load_config().replace(weight_bits=4), g.name, weights[g.name], a).ok
