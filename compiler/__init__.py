@@ -4,10 +4,13 @@
     CompiledModel.summary() -> dict;  CompiledModel.write(out_dir)
     verify(model, quant, cfg, tiny=True, seed=0) -> VerifyResult
 
-``model`` is a :class:`~lutsim.compiler.model.ModelConfig`, a preset name (:func:`preset_names`) or a
-Hugging Face ``config.json``; ``quant`` a :class:`~lutsim.compiler.quant.QuantSpec` or its text form
-(``w2``, ``w4-g128-fp16``, ``w1.58``); ``cfg`` an :class:`lutsim.isa.config.CoreConfig`. The pipeline
-is :data:`lutsim.compiler.passes.PIPELINE`.
+``model`` is a :class:`~lutsim.compiler.model.ModelConfig` (one generic decoder description; the
+family table :data:`lutsim.compiler.model.FAMILIES`), a preset name (:func:`preset_names`), a
+Hugging Face ``config.json`` or a YAML model description; ``quant`` a
+:class:`~lutsim.compiler.quant.QuantSpec` or its text form (``w2``, ``w4-g128-fp16``, ``w1.58``);
+``cfg`` an :class:`lutsim.isa.config.CoreConfig`. The pipeline is
+:data:`lutsim.compiler.passes.PIPELINE`. Quantized checkpoints (GPTQ, AWQ, BitNet, GGUF) convert
+to LMMA weights and are checked layer by layer with :mod:`lutsim.compiler.checkpoint`.
 """
 
 from .driver import CompiledModel, compile_model

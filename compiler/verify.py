@@ -12,6 +12,11 @@ differ only in how the mpGEMMs are computed:
 * **golden** (float paths): the vectorized LUT algorithm of :mod:`lutsim.isa.golden`
   (:func:`lutsim.isa.golden.precompute_tables`, :func:`lutsim.isa.golden.accumulate`, the epilogue).
 
+Mixture-of-experts layers route by the compiled per-expert row counts (uniform, or the model's
+measured ``expert_load``): the routed token-expert pairs are laid out expert after expert and
+token t takes pairs t, t + T, ...; the router's logits weight each token's experts (softmax over
+its picks), and a routed expert's GEMMs read its tokens' rows of the shared tables.
+
 Activations entering a GEMM are quantized per token by absmax (``s = max |x| / (2^(b-1) - 1)``,
 BitNet's rule) for integer formats and rounded (RNE) to float formats.
 
