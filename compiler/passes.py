@@ -93,11 +93,14 @@ def expert_rows(model: ModelConfig, moe_index: int, tokens: int) -> list[int]:
         return [base + (e < extra) for e in range(experts)]
     load = model.expert_load[moe_index if len(model.expert_load) > 1 else 0]
     exact = [share * pairs for share in load]
-    counts = [math.floor(x) for x in exact]
+    counts = [min(math.floor(x), tokens) for x in exact]
     order = sorted(range(experts), key=lambda e: (counts[e] - exact[e], e))
-    for e in order[: pairs - sum(counts)]:
-        counts[e] += 1
-    return [min(c, tokens) for c in counts]
+    missing = pairs - sum(counts)
+    for e in order:  # largest remainders first; an expert holds each token at most once
+        if missing and counts[e] < tokens:
+            counts[e] += 1
+            missing -= 1
+    return counts
 
 
 def lower_blocks(ir: Module, cfg: CoreConfig) -> Module:
