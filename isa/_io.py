@@ -15,12 +15,15 @@ Every file lutsim writes goes through :func:`atomic_write_bytes` (or ``_text``):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "process_umask", "same_file"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_writer", "process_umask", "same_file"]
 
 
 def process_umask() -> int:
@@ -58,13 +61,16 @@ def _destination(path: Path) -> tuple[Path, int]:
     return target, stat.S_IMODE(info.st_mode)
 
 
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (see the module docstring)."""
+@contextlib.contextmanager
+def atomic_writer(path) -> Iterator[BinaryIO]:
+    """A binary file to write ``path`` through, atomically (see the module docstring): the
+    destination is replaced when the block ends without an exception, and left as it was
+    otherwise. For outputs too large to build in memory first."""
     target, mode = _destination(Path(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
@@ -72,6 +78,12 @@ def atomic_write_bytes(path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see the module docstring)."""
+    with atomic_writer(path) as handle:
+        handle.write(data)
 
 
 def atomic_write_text(path, text: str) -> None:

@@ -31,7 +31,6 @@ Program of a tile, chunk by chunk (registers rotate so loads can overlap the dat
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import zipfile
@@ -40,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._io import atomic_write_bytes
+from ._io import atomic_writer
 from .config import CoreConfig
 from .encoding import Instr
 from .executor import execute, new_machine
@@ -216,9 +215,104 @@ def _per_group(name: str, value, cols: int, default: float) -> np.ndarray:
 _ARRAYS = ("a", "w", "scale", "zero")
 
 
+def memory_budget_bytes() -> int:
+    """The default memory budget: half the machine's physical memory."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError):
+        return 4 << 30
+
+
+def estimate_bytes(cfg: CoreConfig, m: int, n: int, k: int, chunks: int = 1) -> int:
+    """An upper estimate of the memory :func:`run_gemm` needs for an ``M x N x K`` problem
+    with ``chunks`` groups per row: the validated inputs (float64 activations, int64 codes, each
+    held twice while converted), the float64 outputs, reference and bound, the exact dot products
+    per group, the weight indices, and one block's working set (about 8 x :data:`BLOCK_BYTES`:
+    memory images, tables, the columns' dequantized weights). Checked against measured peaks in
+    ``tests/isa/test_gemm_memory.py``."""
+    k = k + (-k) % cfg.k
+    inputs = 16 * (m * k + n * k)
+    outputs = 8 * m * n * (3 + (2 * chunks if cfg.exact else 0))
+    return inputs + outputs + cfg.weight_bits * n * (k // cfg.k) + 10 * BLOCK_BYTES
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+def check_budget(cfg: CoreConfig, m: int, n: int, k: int, chunks: int, budget: int) -> None:
+    """Refuse, before anything is allocated, a problem whose estimate exceeds ``budget``."""
+    need = estimate_bytes(cfg, m, n, k, chunks)
+    if need > budget:
+        raise MemoryBudgetError(
+            f"a {m}x{n}x{k} GEMM needs about {_size(need)}, more than the budget of "
+            f"{_size(budget)}; raise --max-memory or run a smaller problem"
+        )
+
+
+class MemoryBudgetError(ValueError):
+    """A problem larger than the memory budget (a ``ValueError``: bad input for this machine)."""
+
+
+def npz_header(path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """The declared ``(shape, dtype)`` of every ``.npy`` member of an ``.npz`` file, read from
+    the headers alone (nothing is decompressed beyond them)."""
+    name = os.fspath(path)
+    declared = {}
+    try:
+        with zipfile.ZipFile(name) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    raise ValueError(f"{name}: member {info.filename!r} is not an .npy array")
+                with archive.open(info) as member:
+                    fmt = np.lib.format
+                    version = fmt.read_magic(member)
+                    read = (
+                        fmt.read_array_header_1_0
+                        if version == (1, 0)
+                        else fmt.read_array_header_2_0
+                    )
+                    shape, _, dtype = read(member)
+                declared[info.filename.removesuffix(".npy")] = (tuple(shape), dtype)
+    except FileNotFoundError:
+        raise ValueError(f"cannot read {name}: no such file") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as err:
+        raise ValueError(f"cannot read {name}: not an .npz archive ({err})") from None
+    except ValueError as err:
+        if str(err).startswith(name):
+            raise
+        raise ValueError(f"cannot read {name}: not an .npz archive ({err})") from None
+    return declared
+
+
+def check_npz_budget(cfg: CoreConfig, path, budget: int) -> None:
+    """Refuse an ``.npz`` problem whose declared sizes exceed ``budget``, before reading it."""
+    name = os.fspath(path)
+    declared = npz_header(path)
+    total = 0
+    for key, (shape, dtype) in declared.items():
+        if key not in _ARRAYS:
+            continue
+        total += math.prod(shape) * max(8, dtype.itemsize)
+    if total > budget:
+        raise MemoryBudgetError(
+            f"{name}: its arrays declare {_size(total)}, more than the budget of {_size(budget)}; "
+            "raise --max-memory or run a smaller problem"
+        )
+    a, w = declared.get("a"), declared.get("w")
+    if a and w and len(a[0]) == 2 and len(w[0]) == 2:
+        groups = declared["scale"][0] if "scale" in declared else (w[0][0],)
+        chunks = groups[1] if len(groups) == 2 else 1
+        try:
+            check_budget(cfg, a[0][0], w[0][0], a[0][1], chunks, budget)
+        except MemoryBudgetError as err:
+            raise MemoryBudgetError(f"{name}: {err}") from None
+
+
 def load_npz(cfg: CoreConfig, path) -> GemmProblem:
     """Read a problem from an ``.npz`` file (``a``, ``w``, optional ``scale``, ``zero``)."""
     name = os.fspath(path)
+    npz_header(name)  # every member an .npy array, before any is read
     try:
         archive = np.load(name, allow_pickle=False)
     except FileNotFoundError:
@@ -263,9 +357,8 @@ def save_npz(problem: GemmProblem, path) -> None:
 
 
 def _atomic_savez(path, **arrays) -> None:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
+    with atomic_writer(path) as handle:
+        np.savez(handle, **arrays)
 
 
 def random_problem(cfg, m: int, n: int, k: int, group: int | None = None, seed: int = 0):
@@ -428,9 +521,26 @@ def lut_gemm(cfg: CoreConfig, problem: GemmProblem) -> tuple[np.ndarray, np.ndar
     return epilogue(cfg, acc, tables, problem.scale, problem.zero), acc, tables
 
 
+BLOCK_BYTES = 16 << 20
+"""Memory images of the tiles :func:`run_gemm` runs at once (bytes): the GEMM streams over
+blocks of output tiles, so its working set is this plus the inputs and the outputs."""
+
+
+def _block_tiles(cfg: CoreConfig, tiles: tuple[int, int], words: int, depth: int, budget: int):
+    """(row tiles, column tiles) of one block: the columns' float64 weights (``depth`` deep) and
+    the block's memory images each within ``budget`` bytes, at least one tile of each."""
+    fit = max(1, budget // (4 * words))
+    col = max(1, min(tiles[1], fit, budget // (8 * depth * cfg.n)))
+    return max(1, min(tiles[0], fit // col)), col
+
+
 def run_gemm(cfg: CoreConfig, problem: GemmProblem, impl: str = "golden",
-             runner: Runner | None = None) -> GemmResult:  # fmt: skip
+             runner: Runner | None = None, block_bytes: int = BLOCK_BYTES) -> GemmResult:  # fmt: skip
     """Run the GEMM as LMMA programs on ``impl`` and compare with the reference.
+
+    The output tiles run in blocks of at most ``block_bytes`` of memory images (every output
+    depends only on its row's tables and its column's weights, so the blocks are independent
+    and the result is that of one run): memory is O(inputs + outputs + one block).
 
     Residuals: ``max_abs``, ``max_rel`` (over outputs with a nonzero reference), ``max_ulp`` (in
     ulps of the output format at each reference's magnitude; fp32 ulps when outputs are int32),
@@ -441,50 +551,85 @@ def run_gemm(cfg: CoreConfig, problem: GemmProblem, impl: str = "golden",
         if impl != "golden":
             raise ValueError(f"impl {impl!r} is not available; choose from {', '.join(IMPLS)}")
         runner = golden_runner
-    a, w = problem.a, problem.w
-    chunks = problem.chunks
-    tables = precompute_tables(cfg, a, chunks)
-    check_int32(cfg, tables)
+    a, w, scale, zero = problem.a, problem.w, problem.scale, problem.zero
+    rows, cols, chunks = a.shape[0], w.shape[0], problem.chunks
+    groups = a.shape[1] // cfg.k
     index = weight_indices(cfg, w)
-    lowered = lower(cfg, problem, tables, index)
-    memories, cycles = runner(cfg, lowered.program, lowered.memories)
-    acc = read_outputs(cfg, lowered, memories, a.shape[0], w.shape[0], chunks)
-    expected = accumulate(cfg, tables, index)
-    same = (acc == expected) | (np.isnan(acc) & np.isnan(expected))
-    o = epilogue(cfg, acc, tables, problem.scale, problem.zero)
-    ref, ref_dots = reference(cfg, a, w, problem.scale, problem.zero)
-    bound = error_bound(cfg, a, w, problem.scale, problem.zero, tables)
-    dots = None
-    residual = _residual(cfg, o, ref, bound)
-    if ref_dots is not None and cfg.exact:
-        dots = chunk_dots(cfg, acc, tables, problem.zero)
-        mismatches = int(np.count_nonzero(dots != ref_dots))
-        residual["acc_mismatches"] = mismatches
-        residual["within_bound"] = residual["within_bound"] and mismatches == 0
-        dots = dots.astype(np.int64)
+    program = tile_program(cfg, groups, chunks)
+    words = groups * (cfg.table_fragment_words + cfg.weight_fragment_words)
+    words += chunks * cfg.acc_fragment_words
+    tiles = math.ceil(rows / cfg.m), math.ceil(cols / cfg.n)
+    row_tiles, col_tiles = _block_tiles(cfg, tiles, words, a.shape[1], block_bytes)
+    row_step, col_step = row_tiles * cfg.m, col_tiles * cfg.n
+    integral = not cfg.act.is_float and bool(np.all(zero == np.round(zero)))
+    o, ref, bound = (np.empty((rows, cols)) for _ in range(3))
+    dots = np.empty((rows, cols, chunks), np.int64) if integral and cfg.exact else None
+    cycles: int | None = 0
+    mismatches = acc_bad = 0
+    residuals = _Residual(cfg)
+    for r0 in range(0, rows, row_step):
+        r = slice(r0, min(rows, r0 + row_step))
+        tables = precompute_tables(cfg, a[r], chunks)
+        check_int32(cfg, tables)
+        for c0 in range(0, cols, col_step):
+            c = slice(c0, min(cols, c0 + col_step))
+            part = GemmProblem(a[r], w[c], scale[c], zero[c])
+            lowered = lower(cfg, part, tables, index[:, c])
+            memories, block_cycles = runner(cfg, lowered.program, lowered.memories)
+            cycles = None if cycles is None or block_cycles is None else cycles + block_cycles
+            acc = read_outputs(cfg, lowered, memories, r.stop - r.start, c.stop - c.start, chunks)
+            expected = accumulate(cfg, tables, index[:, c])
+            mismatches += int(
+                np.count_nonzero((acc != expected) & ~(np.isnan(acc) & np.isnan(expected)))
+            )
+            o[r, c] = epilogue(cfg, acc, tables, scale[c], zero[c])
+            ref[r, c], block_dots = reference(cfg, a[r], w[c], scale[c], zero[c])
+            bound[r, c] = error_bound(cfg, a[r], w[c], scale[c], zero[c], tables)
+            residuals.add(o[r, c], ref[r, c], bound[r, c])
+            if dots is not None:
+                exact = chunk_dots(cfg, acc, tables, zero[c])
+                acc_bad += int(np.count_nonzero(exact != block_dots))
+                dots[r, c] = exact
+    residual = residuals.to_dict()
+    if dots is not None:
+        residual["acc_mismatches"] = acc_bad
+        residual["within_bound"] = residual["within_bound"] and acc_bad == 0
         dots = dots[:, :, 0] if chunks == 1 else dots
-    tiles = lowered.tiles
     return GemmResult(
         impl=impl, cfg=cfg, problem=problem, o=o, acc=dots, reference=ref, bound=bound,
-        instructions=len(lowered.program) * tiles[0] * tiles[1], cycles=cycles,
-        algorithm_mismatches=int(np.count_nonzero(~same)), tiles=tiles, residual=residual,
+        instructions=len(program) * tiles[0] * tiles[1], cycles=cycles,
+        algorithm_mismatches=mismatches, tiles=tiles, residual=residual,
     )  # fmt: skip
 
 
-def _residual(cfg: CoreConfig, o, ref, bound) -> dict:
-    err = np.abs(o - ref)
-    finite = bool(np.all(np.isfinite(o)))
-    nonzero = ref != 0
-    rel = err[nonzero] / np.abs(ref[nonzero]) if nonzero.any() else np.zeros(1)
-    ulp_format = cfg.out_format if cfg.out.is_float else "fp32"
-    ulps = err / ulp(ref, ulp_format)
-    return {
-        "max_abs": float(err.max()),
-        "max_rel": float(rel.max()),
-        "max_ulp": float(ulps.max()),
-        "ulp_format": ulp_format,
-        "max_ulp_at_peak": float(err.max() / ulp(np.abs(ref).max(), ulp_format)),
-        "acc_mismatches": None,
-        "bound": float(bound.max()),
-        "within_bound": finite and bool(np.all(err <= bound)),
-    }
+class _Residual:
+    """The residuals of :func:`run_gemm`, gathered block by block (maxima and flags only)."""
+
+    def __init__(self, cfg: CoreConfig):
+        self.ulp_format = cfg.out_format if cfg.out.is_float else "fp32"
+        self.abs = self.rel = self.ulp = self.bound = self.peak_ref = 0.0
+        self.finite = self.within = True
+
+    def add(self, o: np.ndarray, ref: np.ndarray, bound: np.ndarray) -> None:
+        err = np.abs(o - ref)
+        nonzero = ref != 0
+        if nonzero.any():
+            self.rel = max(self.rel, float((err[nonzero] / np.abs(ref[nonzero])).max()))
+        self.abs = max(self.abs, float(err.max()))
+        self.ulp = max(self.ulp, float((err / ulp(ref, self.ulp_format)).max()))
+        self.bound = max(self.bound, float(bound.max()))
+        self.peak_ref = max(self.peak_ref, float(np.abs(ref).max()))
+        self.finite = self.finite and bool(np.all(np.isfinite(o)))
+        self.within = self.within and bool(np.all(err <= bound))
+
+    def to_dict(self) -> dict:
+        return {
+            "max_abs": self.abs,
+            "max_rel": self.rel,
+            "max_ulp": self.ulp,
+            "ulp_format": self.ulp_format,
+            "max_ulp_at_peak": float(self.abs / ulp(self.peak_ref, self.ulp_format)),
+            "acc_mismatches": None,
+            "bound": self.bound,
+            "within_bound": self.finite and self.within,
+        }

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from lutsim.isa import encoding
-from lutsim.isa._io import atomic_write_text
+from lutsim.isa._io import atomic_write_bytes, atomic_write_text
 from lutsim.isa.config import DEFAULT_PRESET, PRESETS, CoreConfig, load_config
 
 from . import cmd_compile, cmd_fpga, cmd_report, cmd_simulate, cmd_sweep, cmd_synth
@@ -54,6 +54,7 @@ from .common import (
     fmt_num,
     one_line,
     os_message,
+    parse_bytes,
     print_table,
     read_text,
     write_npz,
@@ -201,13 +202,13 @@ def _rtl_runner(impl: str, vcd: str | None, runs: list):
         from lutsim.hw.simulate import run_amaranth as run_jobs
 
     def runner(cfg: CoreConfig, program, memories: np.ndarray):
+        nonlocal vcd  # the GEMM runs in blocks of tiles: the waveform is the first block's
         jobs = [(program, memory) for memory in memories]
         if vcd is None:
             done = run_jobs(cfg, jobs)
         else:
-            with writing(vcd):
-                open(vcd, "wb").close()  # fail here, before any simulation starts
             done = run_jobs(cfg, jobs[:1], vcd=vcd) + run_jobs(cfg, jobs[1:])
+            vcd = None
         if any(run.error for run in done):
             raise ValueError("the core flagged an illegal instruction")
         runs.extend(done)
@@ -281,6 +282,26 @@ def _group_text(summary: dict[str, Any]) -> str:
     return "channel" if shape["groups"] == 1 else str(shape["k"] // shape["groups"])
 
 
+AMARANTH_MAX_CYCLES = 200_000
+"""The most cycles ``gemm --impl rtl-amaranth`` simulates: Amaranth's simulator runs a few
+hundred cycles per second at full size (README, Measured), so this is minutes, not hours."""
+
+
+def _check_amaranth_size(cfg: CoreConfig, problem) -> None:
+    from lutsim.isa import gemm
+    from lutsim.isa.timing import schedule
+
+    m, n, _ = problem.shape
+    tiles = -(-m // cfg.m) * -(-n // cfg.n)
+    program = gemm.tile_program(cfg, problem.a.shape[1] // cfg.k, problem.chunks)
+    cycles = schedule(cfg, program).cycles * tiles
+    if cycles > AMARANTH_MAX_CYCLES:
+        raise UsageError(
+            f"--impl rtl-amaranth would simulate {cycles:,} cycles, more than its limit of "
+            f"{AMARANTH_MAX_CYCLES:,}; use --impl rtl (Verilator) or a smaller problem"
+        )
+
+
 def _cmd_gemm(args: argparse.Namespace) -> int:
     from lutsim.isa import gemm
 
@@ -290,7 +311,14 @@ def _cmd_gemm(args: argparse.Namespace) -> int:
     if args.vcd is not None and args.impl in ("golden", "sim"):
         raise UsageError(f"--vcd needs an RTL impl (rtl or rtl-amaranth), not {args.impl!r}")
     cfg = config(args)
+    budget = gemm.memory_budget_bytes() if args.max_memory is None else args.max_memory
+    gemm.check_npz_budget(cfg, args.inputs, budget)
     problem = gemm.load_npz(cfg, args.inputs)
+    if args.impl == "rtl-amaranth":
+        _check_amaranth_size(cfg, problem)
+    if args.vcd is not None:
+        with writing(args.vcd):  # fail here, before any simulation starts
+            atomic_write_bytes(args.vcd, b"")
     runs: list = []
     actions: dict[str, int] = {}
     if args.impl == "golden":
@@ -457,6 +485,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--vcd", metavar="FILE", help="RTL impls: write the first tile's waveform")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--max-memory", metavar="SIZE", type=parse_bytes, default=None,
+        help="refuse a problem whose estimated memory exceeds SIZE (e.g. 2G; "
+        "default: half the physical memory)",
+    )  # fmt: skip
     add_config(p)
     p.set_defaults(func=_cmd_gemm)
 

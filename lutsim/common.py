@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from lutsim.isa._io import atomic_write_bytes, same_file
+from lutsim.isa._io import atomic_writer, same_file
 from lutsim.isa.config import DEFAULT_PRESET, CoreConfig, load_config
 
 
@@ -85,10 +84,8 @@ def writing(path: str):
 
 def write_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
     """Write an uncompressed ``.npz`` atomically: a reader sees the old file or the new one."""
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    with writing(path):
-        atomic_write_bytes(path, buffer.getvalue())
+    with writing(path), atomic_writer(path) as handle:
+        np.savez(handle, **arrays)
 
 
 def fmt_num(value: Any) -> str:
@@ -120,3 +117,23 @@ def add_sets(parser: argparse.ArgumentParser) -> None:
         "--set", metavar="KEY=VALUE", action="append", default=[], dest="sets",
         help="override one config key (repeatable), e.g. --set weight_bits=4",
     )  # fmt: skip
+
+
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_bytes(text: str) -> int:
+    """A size such as ``2G``, ``512M``, ``1.5G`` or ``1000000`` (bytes; K/M/G/T are powers of
+    1024, with an optional ``iB``/``B``), for ``type=`` of an argparse option."""
+    body = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = body[-1:] if body[-1:] in _UNITS else ""
+    number = body[: len(body) - len(unit)]
+    try:
+        if not number.isascii():
+            raise ValueError
+        value = float(number) * _UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {_cut(text)!r} (e.g. 2G, 512M)") from None
+    if not (value >= 1 and value < 2**63):
+        raise argparse.ArgumentTypeError(f"size {_cut(text)!r} is out of range")
+    return int(value)

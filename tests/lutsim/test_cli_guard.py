@@ -86,3 +86,34 @@ def test_outputs_only_replace_regular_files(tmp_path):
     assert (tmp_path / "link.bin").is_symlink()
     words = np.frombuffer((tmp_path / "real.bin").read_bytes(), dtype="<u8")
     assert len(words) == CANONICAL.count("\n")
+
+
+def test_gemm_memory_budget(tmp_path):
+    cfg = load_config("m2n64k4")
+    gemm.save_npz(gemm.random_problem(cfg, 64, 256, 512), tmp_path / "in.npz")
+    result = run(tmp_path, "gemm", "--inputs", "in.npz", "--out", "o.npz", "--max-memory", "1M")
+    fails(result, 1, "in.npz: its arrays declare 1.3 MiB, more than the budget of 1.0 MiB; raise "
+                     "--max-memory or run a smaller problem")  # fmt: skip
+    result = run(tmp_path, "gemm", "--inputs", "in.npz", "--out", "o.npz", "--max-memory", "50M")
+    assert result.returncode == 1 and "in.npz: a 64x256x512 GEMM needs about" in result.stderr
+    assert not (tmp_path / "o.npz").exists()
+    ok(run(tmp_path, "gemm", "--inputs", "in.npz", "--out", "o.npz", "--max-memory", "1.5GiB"))
+
+
+@pytest.mark.parametrize("size", ["2X", "", "-1G", "1e30G", "²G", "nan"])
+def test_bad_sizes_are_usage_errors(tmp_path, size):
+    result = run(tmp_path, "gemm", "--inputs", "in.npz", "--out", "o.npz", "--max-memory", size)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "--max-memory" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_amaranth_size_guard(tmp_path):
+    cfg = load_config("m2n64k4")
+    gemm.save_npz(gemm.random_problem(cfg, 64, 1024, 1024), tmp_path / "in.npz")
+    result = run(tmp_path, "gemm", "--inputs", "in.npz", "--out", "o.npz", "--impl", "rtl-amaranth")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("lutsim: error: --impl rtl-amaranth would simulate ")
+    assert result.stderr.endswith(
+        " cycles, more than its limit of 200,000; use --impl rtl (Verilator) or a smaller problem\n"
+    )
+    assert not (tmp_path / "o.npz").exists()
