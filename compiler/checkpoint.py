@@ -13,7 +13,8 @@ Formats
 GPTQ (INT4/2)  safetensors ``qweight`` int32 ``[K*B/32, N]`` (codes along K, code i of a word at
                bits ``B*i``), ``qzeros`` int32 ``[G, N*B/32]`` (along N, stored as z - 1),
                ``scales`` ``[G, N]``, optional ``g_idx`` ``[K]``;
-               ``w[n, k] = s[g(k), n] (q[k, n] - z[g(k), n] - 1)``. Act-order (``g_idx`` not
+               ``w[n, k] = s[g(k), n] (q[k, n] - z[g(k), n] - 1)`` (``gptq_v2``: without the
+               1, when the folder's quantization config says so). Act-order (``g_idx`` not
                ``k // group``) is re-blocked exactly: K is permuted so every group is
                contiguous, and the same permutation gathers the activations (``gather``).
 AWQ (INT4)     safetensors ``qweight`` int32 ``[K, N/8]`` and ``qzeros`` ``[K/group, N/8]`` packed
@@ -35,7 +36,8 @@ GGUF Q4_K      super-blocks of 256: fp16 ``d``, ``dmin``, 6-bit scale and min pe
                table precompute) subtracted in the epilogue.
 ============== ==================================================================================
 
-Other GGUF types and float tensors are refused with a one-line reason. Tensors are matched to
+Other GGUF types and float tensors are refused with a one-line reason. A safetensors checkpoint
+may be one file or a folder of shards. Tensors are matched to
 the compiled model's LUT GEMMs by their Hugging Face module names (safetensors: the name
 ending in ``layers.<i>.<module>``) or llama.cpp's names (GGUF: ``blk.<i>.attn_q``,
 ``ffn_gate_exps`` indexed by expert, ...).
@@ -43,6 +45,8 @@ ending in ``layers.<i>.<module>``) or llama.cpp's names (GGUF: ``blk.<i>.attn_q`
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import os
 import re
@@ -183,7 +187,7 @@ def _group_layout(label: str, g_idx: np.ndarray | None, depth: int, groups: int)
     return np.argsort(g_idx, kind="stable"), size
 
 
-def gptq_weight(label: str, qweight, qzeros, scales, g_idx, shape) -> CoreWeight:
+def gptq_weight(label: str, qweight, qzeros, scales, g_idx, shape, zero_offset=1) -> CoreWeight:
     n, depth = shape
     bits = 32 * qweight.shape[0] // depth
     if bits not in (2, 4) or qweight.shape != (depth * bits // 32, n):
@@ -194,7 +198,7 @@ def gptq_weight(label: str, qweight, qzeros, scales, g_idx, shape) -> CoreWeight
     groups = scales.shape[0]
     perm, size = _group_layout(label, g_idx, depth, groups)
     q = unpack_int32(qweight, bits, axis=0)  # [K, N]
-    z = unpack_int32(qzeros, bits, axis=1)[:, :n] + 1  # [G, N], stored as z - 1
+    z = unpack_int32(qzeros, bits, axis=1)[:, :n] + zero_offset  # [G, N], stored as z - 1 (v1)
     s = scales.astype(np.float64)
     rows = np.asarray(g_idx, dtype=np.int64) if g_idx is not None else np.arange(depth) // size
     reference = (s[rows] * (q - z[rows])).T
@@ -337,44 +341,63 @@ def _module(key: str) -> tuple[str, str] | None:
     return (match.group(1), match.group(2)) if match else None
 
 
-def _safetensors(path: Path, gemms: list[LutGemm]) -> dict[str, CoreWeight]:
+def _safetensors(label: str, files: list[Path], gemms: list[LutGemm],
+                 zero_offset: int) -> dict[str, CoreWeight]:  # fmt: skip
+    """Every LUT GEMM's tensors from one or more safetensors files (shards)."""
     from safetensors import safe_open
 
-    try:
-        handle = safe_open(str(path), framework="np")
-    except Exception as err:  # safetensors raises its own error types
-        raise ValueError(
-            f"cannot read checkpoint {path.name!r}: {' '.join(str(err).split())}"
-        ) from None
-    with handle as f:
-        modules: dict[str, dict[str, str]] = {}
-        for key in f.keys():
-            found = _module(key)
-            if found:
-                modules.setdefault(found[0], {})[found[1]] = key
+    with contextlib.ExitStack() as stack:
+        modules: dict[str, dict[str, tuple]] = {}
+        for path in files:
+            try:
+                f = stack.enter_context(safe_open(str(path), framework="np"))
+            except Exception as err:  # safetensors raises its own error types
+                raise ValueError(
+                    f"cannot read checkpoint {path.name!r}: {' '.join(str(err).split())}"
+                ) from None
+            for key in f.keys():
+                found = _module(key)
+                if found:
+                    modules.setdefault(found[0], {})[found[1]] = (f, key)
         out = {}
         for gemm in gemms:
             parts = modules.get(gemm.name)
-            label = f"{path.name}: {gemm.name}"
+            where = f"{label}: {gemm.name}"
             if parts is None:
-                raise ValueError(f"{path.name}: no tensors for {gemm.name}")
-            get = {name: f.get_tensor(key) for name, key in parts.items()}
+                raise ValueError(f"{label}: no tensors for {gemm.name}")
+            get = {name: f.get_tensor(key) for name, (f, key) in parts.items()}
             shape = (gemm.n, gemm.k)
             if "qweight" in get:
                 qw = get["qweight"]
                 if qw.shape == (gemm.k, gemm.n // 8) and "g_idx" not in get:
-                    out[gemm.name] = awq_weight(label, qw, get["qzeros"], get["scales"], shape)
+                    out[gemm.name] = awq_weight(where, qw, get["qzeros"], get["scales"], shape)
                 else:
-                    out[gemm.name] = gptq_weight(label, qw, get["qzeros"], get["scales"],
-                                                 get.get("g_idx"), shape)  # fmt: skip
+                    out[gemm.name] = gptq_weight(where, qw, get["qzeros"], get["scales"],
+                                                 get.get("g_idx"), shape, zero_offset)  # fmt: skip
             elif "weight" in get and get["weight"].dtype == np.uint8 and "weight_scale" in get:
-                out[gemm.name] = bitnet_weight(label, get["weight"], get["weight_scale"], shape)
+                out[gemm.name] = bitnet_weight(where, get["weight"], get["weight_scale"], shape)
             else:
                 kind = get["weight"].dtype if "weight" in get else "no quantized tensors"
                 raise ValueError(
-                    f"{label}: not quantized ({kind}); formats: GPTQ, AWQ, BitNet b1.58, GGUF"
+                    f"{where}: not quantized ({kind}); formats: GPTQ, AWQ, BitNet b1.58, GGUF"
                 )
     return out
+
+
+def _gptq_zero_offset(folder: Path) -> int:
+    """1 (GPTQ's stored zeros are z - 1), or 0 when the folder's quantization config says
+    ``checkpoint_format: gptq_v2``."""
+    for name, key in (("quantize_config.json", None), ("config.json", "quantization_config")):
+        path = folder / name
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                continue
+            data = data.get(key, {}) if key and isinstance(data, dict) else data
+            if isinstance(data, dict) and data.get("checkpoint_format") == "gptq_v2":
+                return 0
+    return 1
 
 
 def _gguf(path: Path, gemms: list[LutGemm]) -> dict[str, CoreWeight]:
@@ -412,15 +435,22 @@ def _gguf(path: Path, gemms: list[LutGemm]) -> dict[str, CoreWeight]:
 
 
 def load_checkpoint(path: str | os.PathLike[str], gemms: list[LutGemm]) -> dict[str, CoreWeight]:
-    """The weights of every LUT GEMM in ``gemms`` from a ``.safetensors`` or ``.gguf`` file."""
+    """The weights of every LUT GEMM in ``gemms`` from a ``.safetensors`` or ``.gguf`` file,
+    or a folder of safetensors shards (a GPTQ ``checkpoint_format`` of ``gptq_v2`` in its
+    ``quantize_config.json`` or ``config.json`` means zeros stored as they are)."""
     path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob("*.safetensors"))
+        if not files:
+            raise ValueError(f"checkpoint folder {str(path)!r} holds no .safetensors files")
+        return _safetensors(path.name, files, gemms, _gptq_zero_offset(path))
     if not path.is_file():
         raise ValueError(f"cannot read checkpoint {str(path)!r}: no such file")
     if path.suffix == ".gguf":
         return _gguf(path, gemms)
     if path.suffix == ".safetensors":
-        return _safetensors(path, gemms)
-    raise ValueError(f"checkpoint {path.name!r}: expected a .safetensors or .gguf file")
+        return _safetensors(path.name, [path], gemms, _gptq_zero_offset(path.parent))
+    raise ValueError(f"checkpoint {path.name!r}: expected a .safetensors or .gguf file or a folder")
 
 
 def core_for(cfg: CoreConfig, weights: Mapping[str, CoreWeight]) -> CoreConfig:

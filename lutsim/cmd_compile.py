@@ -320,7 +320,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "-o", "--output", metavar="DIR", help="write program.lst, summary.json, layers.csv"
     )
     p.add_argument("--weights", metavar="FILE",
-                   help="quantized checkpoint (.safetensors GPTQ/AWQ/BitNet, .gguf) to convert")  # fmt: skip
+                   help="quantized checkpoint to convert: .safetensors (GPTQ/AWQ/BitNet; a folder of "
+                        "shards) or .gguf")  # fmt: skip
     p.add_argument("--verify", action="store_true",
                    help="run random weights and check logits (with --weights: every layer of "
                         "the checkpoint)")  # fmt: skip

@@ -320,3 +320,29 @@ def test_gguf_experts_are_read_per_expert(tmp_path):
         assert np.array_equal(weights[g.name].gguf_reference, expected[g.part][g.expert])
         a = random_activations(load_config().replace(weight_bits=4), g.rows, g.k, seed=g.expert)
         assert check_layer(load_config().replace(weight_bits=4), g.name, weights[g.name], a).ok
+
+
+def test_sharded_folder_and_gptq_v2_zeros(tmp_path):
+    """A folder of shards reads as one checkpoint; ``gptq_v2`` stores zeros as they are."""
+    model = small_model()
+    tensors = write_gptq(tmp_path / "all.safetensors", model)
+    folder = tmp_path / "sharded"
+    folder.mkdir()
+    keys = sorted(tensors)
+    save_file({k: tensors[k] for k in keys[::2]}, str(folder / "model-00001-of-00002.safetensors"))
+    save_file({k: tensors[k] for k in keys[1::2]}, str(folder / "model-00002-of-00002.safetensors"))
+    gemms = compile_model(model).gemms()
+    one = load_checkpoint(tmp_path / "all.safetensors", gemms)
+    both = load_checkpoint(folder, gemms)
+    assert all(np.array_equal(one[g.name].reference, both[g.name].reference) for g in gemms)
+    (folder / "quantize_config.json").write_text('{"bits": 4, "checkpoint_format": "gptq_v2"}')
+    v2 = load_checkpoint(folder, gemms)
+    name = gemms[0].name
+    assert np.array_equal(v2[name].zero + 1, one[name].zero)
+    core, checks = _check_all(folder, model)
+    assert all(c.ok and c.dot_mismatches == 0 for c in checks)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(empty, gemms)
+    assert str(info.value) == f"checkpoint folder '{empty}' holds no .safetensors files"
