@@ -35,7 +35,7 @@ def _run(args: argparse.Namespace) -> int:
     with writing(args.out):
         result = run_sweep(
             spec, args.out, scheduler=args.scheduler, workers=args.workers,
-            progress=True if args.progress else None,
+            progress=True if args.progress else None, force=args.force,
         )  # fmt: skip
     if args.json:
         print(json.dumps(result.to_dict()))
@@ -62,4 +62,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, metavar="N", help="local processes (default: CPUs)")
     p.add_argument("--progress", action="store_true", help="progress bar even when not a TTY")
     p.add_argument("--json", action="store_true", help="print one JSON summary")
+    p.add_argument(
+        "--force", action="store_true",
+        help="write into a directory that holds another spec's results (replacing them)",
+    )  # fmt: skip
     p.set_defaults(func=_run)

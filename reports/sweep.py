@@ -467,17 +467,50 @@ def _run_local(tasks: dict[str, Task], workers: int, done: Callable[[str, dict],
         done(key, _failure(task, f"a worker process died {POOL_RESTARTS + 1} times while it ran"))
 
 
-def _reachable(address: str, timeout: float) -> None:
-    """Fail in one line, early, when nothing listens at a tcp:// or tls:// address."""
+HANDSHAKE_LIMIT_BYTES = 1 << 20
+"""The largest first message a Dask scheduler's handshake is believed to be."""
+
+
+def _handshake(address: str, timeout: float) -> None:
+    """Fail in one line, early, unless a ``tcp://`` address answers with a Dask handshake.
+
+    A Dask scheduler speaks first: an 8-byte little-endian message length, then an 8-byte frame
+    count, frame lengths and a msgpack map naming its ``pickle-protocol``. Anything else (an HTTP
+    server waits for a request; other servers send text) is refused before
+    ``distributed`` reads a length from it and allocates that much."""
     match = re.fullmatch(r"(tcp|tls)://(\[[^\]]+\]|[^:/]+):(\d+)/?", address)
     if match is None:
         raise ValueError(f"a Dask scheduler address looks like tcp://HOST:PORT, not {address!r}")
     host, port = match.group(2).strip("[]"), int(match.group(3))
     try:
-        socket.create_connection((host, port), timeout=timeout).close()
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            if match.group(1) == "tls":
+                return  # the TLS handshake comes first; distributed checks the rest
+            conn.settimeout(timeout)
+            head = b""
+            while len(head) < 16:
+                chunk = conn.recv(16 - len(head))
+                if not chunk:
+                    break
+                head += chunk
+            size = int.from_bytes(head[:8], "little") if len(head) >= 8 else 0
+            frames = int.from_bytes(head[8:16], "little") if len(head) == 16 else 0
+            body = b""
+            if len(head) == 16 and 8 <= size <= HANDSHAKE_LIMIT_BYTES and 1 <= frames <= 64:
+                while len(body) < size - 8:
+                    chunk = conn.recv(size - 8 - len(body))
+                    if not chunk:
+                        break
+                    body += chunk
+    except TimeoutError:
+        raise ValueError(
+            f"{address} sent no Dask handshake within {timeout:g} s; is it a Dask scheduler?"
+        ) from None
     except OSError as err:
-        reason = "timed out" if isinstance(err, TimeoutError) else err.strerror or _one_line(err)
+        reason = err.strerror or _one_line(err)
         raise ValueError(f"cannot reach the Dask scheduler at {address}: {reason}") from None
+    if b"pickle-protocol" not in body:
+        raise ValueError(f"{address} does not answer like a Dask scheduler")
 
 
 def _run_dask(client, tasks: dict[str, Task], done: Callable[[str, dict], None]) -> None:
@@ -504,9 +537,9 @@ def _run_dask(client, tasks: dict[str, Task], done: Callable[[str, dict], None])
 
 
 def _dask_client(address: str, timeout: float):
-    """A ``distributed.Client`` on the scheduler at ``address`` (checked to listen first), to be
-    used as a context manager."""
-    _reachable(address, timeout)
+    """A ``distributed.Client`` on the scheduler at ``address`` (its handshake checked first),
+    to be used as a context manager."""
+    _handshake(address, timeout)
     from distributed import Client
 
     try:
@@ -515,6 +548,25 @@ def _dask_client(address: str, timeout: float):
         raise ValueError(
             f"cannot connect to the Dask scheduler at {address}: {_one_line(err)}"
         ) from None
+
+
+def _claim(spec: Spec, out: Path, force: bool) -> None:
+    """Refuse to write over another spec's results (unless ``force``: then remove its plots)."""
+    previous = _read_json(out / "metadata.json")
+    if not isinstance(previous, dict) or "spec" not in previous:
+        return
+    if previous["spec"] == json.loads(json.dumps(_plain(spec.data))):
+        return
+    if not force:
+        name = str(previous.get("name", "?"))[:80]
+        raise ValueError(
+            f"{str(out)!r} holds the results of another sweep spec ({name!r}); choose another "
+            "output directory, or --force to replace them (finished points stay as a cache)"
+        )
+    for plot in previous.get("plots") or []:
+        file = plot.get("file") if isinstance(plot, dict) else None
+        if isinstance(file, str) and file == Path(file).name and file.endswith(".png"):
+            (out / file).unlink(missing_ok=True)
 
 
 def run_sweep(
@@ -526,12 +578,14 @@ def run_sweep(
     progress: bool | None = None,
     flush_s: float = 10.0,
     connect_timeout: float = 10.0,
+    force: bool = False,
 ) -> SweepResult:
     """Run every point of ``spec`` not yet finished in ``out`` and write the results there (see
     the module docstring). ``scheduler``: a Dask scheduler address (tcp://HOST:PORT) instead of
     a local pool of ``workers`` processes (default ``os.cpu_count()``). ``progress``: a progress
     bar on stderr (default: when stderr is a terminal). Points that fail are counted in the
-    result, not raised."""
+    result, not raised. A directory that holds another spec's results is refused unless
+    ``force``, which replaces its tables and removes its plots (its points stay, as a cache)."""
     out = Path(out)
     if workers is not None and (type(workers) is not int or workers < 1):
         raise ValueError(f"workers must be a positive integer, not {workers!r}")
@@ -540,6 +594,7 @@ def run_sweep(
     except OSError as err:
         raise ValueError(f"cannot create {str(out)!r}: {err.strerror or err}") from None
     with _locked(out), contextlib.ExitStack() as stack:
+        _claim(spec, out, force)
         if scheduler:
             client = stack.enter_context(_dask_client(scheduler, connect_timeout))
             backend = {"kind": "dask", "scheduler": scheduler,

@@ -689,3 +689,67 @@ def test_example_spec_loads():
     spec = load_spec(ROOT / "examples" / "sweep.yaml")
     assert len(spec.points) == 33 and len(spec.plots) == 2
     assert [ev.name for ev in spec.metrics] == ["core", "sim"]
+
+
+# ---- foreign directories and endpoints -------------------------------------------------------
+def test_another_specs_directory_needs_force(tmp_path):
+    first = parse_spec(fake_spec(tmp_path, 2))
+    run_sweep(first, tmp_path / "out", workers=1)
+    (tmp_path / "out" / "pareto-old.png").write_bytes(b"png")
+    metadata = json.loads((tmp_path / "out" / "metadata.json").read_text())
+    metadata["plots"] = [{"file": "pareto-old.png"}, {"file": "../escape.png"}]
+    (tmp_path / "out" / "metadata.json").write_text(json.dumps(metadata))
+    (tmp_path / "escape.png").write_bytes(b"keep")
+    run_sweep(first, tmp_path / "out", workers=1)  # the same spec resumes
+    metadata["plots"] = [{"file": "pareto-old.png"}, {"file": "../escape.png"}]
+    (tmp_path / "out" / "metadata.json").write_text(json.dumps(metadata))
+    second = parse_spec(fake_spec(tmp_path, 3))
+    before = (tmp_path / "out" / "results.csv").read_text()
+    with pytest.raises(ValueError, match=r"^'.*/out' holds the results of another sweep spec "
+                       r"\('.*'\); choose another output directory, or --force to replace them "
+                       r"\(finished points stay as a cache\)$"):  # fmt: skip
+        run_sweep(second, tmp_path / "out", workers=1)
+    assert (tmp_path / "out" / "results.csv").read_text() == before
+    result = run_sweep(second, tmp_path / "out", workers=1, force=True)
+    assert result.points == 3
+    assert not (tmp_path / "out" / "pareto-old.png").exists()
+    assert (tmp_path / "escape.png").read_bytes() == b"keep"
+
+
+def _serve_once(reply: bytes | None):
+    """A TCP server on a free port that answers the first connection with ``reply`` (or
+    nothing), in a thread; returns its address."""
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def serve():
+        conn, _ = server.accept()
+        if reply is not None:
+            conn.sendall(reply)
+        with contextlib.suppress(OSError):
+            conn.recv(1)  # hold the connection until the client closes it
+        conn.close()
+        server.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"tcp://127.0.0.1:{server.getsockname()[1]}"
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (None, "{a} sent no Dask handshake within 1 s; is it a Dask scheduler?"),
+        (b"HTTP/1.1 400 Bad Request\r\n\r\n", "{a} does not answer like a Dask scheduler"),
+        (b"\xff" * 64, "{a} does not answer like a Dask scheduler"),
+        (b"SSH-2.0-OpenSSH_9.2\r\n", "{a} does not answer like a Dask scheduler"),
+    ],
+)  # fmt: skip
+def test_endpoint_that_is_not_a_scheduler(tmp_path, reply, message):
+    spec = parse_spec(fake_spec(tmp_path, 1))
+    address = _serve_once(reply)
+    with pytest.raises(ValueError) as info:
+        run_sweep(spec, tmp_path / "out", scheduler=address, connect_timeout=1)
+    assert str(info.value) == message.format(a=address)
