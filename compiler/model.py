@@ -332,9 +332,10 @@ _MIXTRAL_NAMES = _names(router="block_sparse_moe.gate", experts="block_sparse_mo
 _NEOX_NAMES = _names(qkv="attention.query_key_value", o="attention.dense", attn="attention",
                      up="mlp.dense_h_to_4h", down="mlp.dense_4h_to_h", act="mlp.act",
                      final_norm="final_layer_norm")  # fmt: skip
-_FALCON_NAMES = _names(attn_norm="ln_attn", mlp_norm="ln_mlp", qkv="self_attention.query_key_value",
-                       o="self_attention.dense", attn="self_attention", up="mlp.dense_h_to_4h",
-                       down="mlp.dense_4h_to_h", act="mlp.act", final_norm="ln_f")  # fmt: skip
+_FALCON_NAMES = _names(attn_norm="ln_attn", mlp_norm="ln_mlp", shared_norm="input_layernorm",
+                       qkv="self_attention.query_key_value", o="self_attention.dense",
+                       attn="self_attention", up="mlp.dense_h_to_4h", down="mlp.dense_4h_to_h",
+                       act="mlp.act", final_norm="ln_f")  # fmt: skip
 _OPT_NAMES = _names(attn_norm="self_attn_layer_norm", o="self_attn.out_proj",
                     mlp_norm="final_layer_norm", up="fc1", down="fc2", act="activation_fn",
                     final_norm="decoder.final_layer_norm")  # fmt: skip
@@ -693,21 +694,22 @@ def with_expert_load(model: ModelConfig, data: Any, label: str) -> ModelConfig:
 
 
 # ---- files ------------------------------------------------------------------------------------
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, what: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError as err:
         reason = err.strerror or " ".join(str(err).split())
-        raise ValueError(f"cannot read model file {str(path)!r}: {reason}") from None
+        raise ValueError(f"cannot read {what} {str(path)!r}: {reason}") from None
     except UnicodeDecodeError as err:
         raise ValueError(
-            f"cannot read model file {str(path)!r}: not UTF-8 ({err.reason} at byte {err.start})"
+            f"cannot read {what} {str(path)!r}: not UTF-8 ({err.reason} at byte {err.start})"
         ) from None
 
 
-def read_data(path: Path, label: str) -> Any:
-    """A JSON or YAML file (by suffix) -> its data; one-line errors."""
-    text = _read_text(path)
+def read_data(path: Path, label: str, what: str = "model file") -> Any:
+    """A JSON or YAML file (by suffix) -> its data; one-line errors (``what`` names the file's
+    role in them)."""
+    text = _read_text(path, what)
     if path.suffix in (".yaml", ".yml"):
         import yaml
 

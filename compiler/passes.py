@@ -211,8 +211,11 @@ def lower_blocks(ir: Module, cfg: CoreConfig) -> Module:
             if not pre:
                 x = op(norm, names["mlp_norm"], (x,), hidden)
         else:
-            h = op(norm, names["attn_norm"], (x,), hidden)
-            h2 = h if model.parallel == "shared-norm" else op(norm, names["mlp_norm"], (x,), hidden)
+            if model.parallel == "shared-norm":
+                h = h2 = op(norm, names.get("shared_norm", names["attn_norm"]), (x,), hidden)
+            else:
+                h = op(norm, names["attn_norm"], (x,), hidden)
+                h2 = op(norm, names["mlp_norm"], (x,), hidden)
             a, f = attention(h), mlp(h2)
             both = op("add", "parallel_sum", (a, f), hidden)
             x = op("add", "residual", (x, both), hidden)

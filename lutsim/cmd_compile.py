@@ -138,7 +138,7 @@ def _load(args: argparse.Namespace):
     model = load_model(args.model)
     if args.routing:
         path = Path(args.routing)
-        model = with_expert_load(model, read_data(path, path.name), path.name)
+        model = with_expert_load(model, read_data(path, path.name, "routing file"), path.name)
     return model
 
 

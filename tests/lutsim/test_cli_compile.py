@@ -260,3 +260,8 @@ def test_compile_weights_bad_input(tmp_path, args, message):
     assert usage_error(run(tmp_path, "compile", "llama2-7b", "--weights", "x", "--tiny")) == (
         "--tiny does not apply to --weights (the checkpoint sets the sizes)"
     )
+
+
+def test_compile_routing_file_unreadable(tmp_path):
+    fails(run(tmp_path, "compile", "mixtral-8x7b", "--routing", "none.yaml"), 1,
+          "cannot read routing file 'none.yaml': No such file or directory")  # fmt: skip
