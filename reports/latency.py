@@ -329,9 +329,11 @@ def scaling_study(
 ) -> list[dict[str, Any]]:
     """The linear layers (GEMMs, precompute excluded) of ``model`` in ``phase`` (default:
     decode at batch 1024) on each LUT preset at each register multiplier and shared-memory
-    bandwidth multiplier: ms, and per GEMM shape its time, limit and the bytes it moves through
-    shared memory and L2, split into tables and weights. For the question of what stops LUT-8X
-    from beating LUT-4X, and what would."""
+    bandwidth multiplier: ms, ms when kernels may keep each CTA's tables in shared memory across
+    an N loop (``ms_resident``: :class:`lutsim.sim.gpu_plan.Tiling` ``n_loop``), and per GEMM
+    shape its time, limit and the bytes it moves through shared memory and L2, split into
+    tables and weights. For the question of what stops LUT-8X from beating LUT-4X, and what
+    would."""
     phase = phase or decode(1024, 1)
     model_cfg = load_model(model)
     quant = _quant(model_cfg, None)
@@ -349,9 +351,13 @@ def scaling_study(
                 )
                 mach = dataclasses.replace(mach, gpu=gpu_spec)
                 total, per_shape = 0.0, []
+                resident = dataclasses.replace(mach, rows_resident=True)
+                total_resident = 0.0
                 for (m, n, k), count in sorted(shapes.items()):
                     run = gpu.simulate_machine(mach, m, n, k, precompute="none")
                     total += count * run.latency_us
+                    kept = gpu.simulate_machine(resident, m, n, k, precompute="none")
+                    total_resident += count * kept.latency_us
                     per_shape.append({
                         "m": m, "n": n, "k": k, "count": count, "us": run.latency_us,
                         "limit": run.gemm.bottleneck["limit"],
@@ -359,7 +365,7 @@ def scaling_study(
                         "tiling": run.tiling.to_dict(), **_traffic(mach, m, n, k, run.tiling),
                     })  # fmt: skip
                 rows.append({"preset": preset, "regs": r, "smem": scale, "ms": total / 1e3,
-                             "shapes": per_shape})  # fmt: skip
+                             "ms_resident": total_resident / 1e3, "shapes": per_shape})  # fmt: skip
     return rows
 
 

@@ -733,8 +733,10 @@ def _write_scaling(w: Callable[[str], Any], rows: list[dict[str, Any]], plots) -
         for s in r["shapes"]:
             limits[s["limit"]] += s["count"]
         table.append((r["preset"], f"{r['regs']}x", f"{r['smem']:g}x", _g(r["ms"]),
+                      _g(r["ms_resident"]),
                       ", ".join(f"{n} {k}" for k, n in limits.most_common())))  # fmt: skip
-    w(_table(("preset", "registers", "smem bandwidth", "ms", "limits"), table))
+    w(_table(("preset", "registers", "smem bandwidth", "ms", "ms, tables resident", "limits"),
+             table))  # fmt: skip
     first = next(r for r in rows if r["preset"].endswith("8X") and r["regs"] == 1
                  and r["smem"] == 1)  # fmt: skip
     smem_t = sum(s["count"] * s["smem_table_bytes"] for s in first["shapes"])
@@ -748,9 +750,9 @@ def _write_scaling(w: Callable[[str], Any], rows: list[dict[str, Any]], plots) -
       f"LUT-4X's {four['ms']:.3g} ms. Its shared memory moves {smem_t / 1e9:.3g} GB of tables "
       f"and {smem_w / 1e9:.3g} GB of weights ({100 * smem_t / (smem_t + smem_w):.0f} % tables), "
       f"and L2 {l2_t / 1e9:.3g} GB of tables and {l2_w / 1e9:.3g} GB of weights: "
-      + ("the tables dominate: every CTA column tile re-reads all tables of its rows (8 INT8 "
-         "entries per 4 activations, twice the activations' bytes), and the narrow CTA tiles "
-         "that 1x registers allow make many column tiles. "
+      + ("the tables dominate: every CTA column tile re-reads all tables of its rows (8 "
+         "entries per 4 activations), and the narrow CTA tiles that 1x registers allow make "
+         "many column tiles. "
          if smem_t + l2_t > smem_w + l2_w else
          "the weights dominate: every CTA row tile re-reads the weights. ")
       + "The way out the paper takes, more registers (its * rows: wider warp tiles, so each "
@@ -758,7 +760,12 @@ def _write_scaling(w: Callable[[str], Any], rows: list[dict[str, Any]], plots) -
       "shared-memory bandwidth, "
       f"reach {best['ms']:.3g} ms at {best['regs']}x registers and {best['smem']:g}x shared "
       f"memory, {100 * (1 - best['ms'] / first['ms']):.0f} % below 1x/1x; beyond that the "
-      "kernels run out of CTAs (occupancy) or of pipeline steps (latency).\n")  # fmt: skip
+      "kernels run out of CTAs (occupancy) or of pipeline steps (latency). The other way out, "
+      "tables kept in shared memory while a CTA loops over several column tiles (`ms, tables "
+      "resident`: they cross L2 once per CTA), recovers at most "
+      f"{100 * max(1 - r['ms_resident'] / r['ms'] for r in rows):.0f} %: a row's tables "
+      "(8 entries per 4 activations of K) fill shared memory after a few rows, so the CTAs "
+      "get fewer rows and the weights are re-read by more row tiles.\n")  # fmt: skip
     if "scaling" in plots:
         w(f"\n![scaling]({plots['scaling']})\n")
 

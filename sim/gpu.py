@@ -145,6 +145,7 @@ MODES = ("fast", "detailed")
 PRECOMPUTE = ("fused", "separate", "none")
 MAX_STAGES = 4
 SPLITS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32)  # split-K factors tried
+N_LOOPS = (1, 2, 4, 8)  # column tiles per CTA tried when the machine keeps rows resident
 RANKED = 8  # tilings with the best quick estimates that the fast mode then evaluates
 DETAILED_SLOTS = 5_000_000  # default limit of tensor-core issue slots in detailed mode
 RESOURCES = ("tensor", "vector", "smem", "l2", "dram")
@@ -300,7 +301,11 @@ def _candidates(mach: Machine, m: int, n: int, k: int):
                     for split in SPLITS:
                         if split > 1 and (k_padded // split < k_step or tiles * split > 4 * sms):
                             break
-                        yield Tiling(warp_m, warp_n, wm, wn, k_step, MAX_STAGES, split)
+                        for n_loop in N_LOOPS if mach.rows_resident else (1,):
+                            if n_loop > 1 and (n_loop // 2) * warp_n * wn >= n:
+                                break
+                            yield Tiling(warp_m, warp_n, wm, wn, k_step, MAX_STAGES, split,
+                                         n_loop)  # fmt: skip
 
 
 def _fitted(mach: Machine, m: int, n: int, k: int, tiling: Tiling) -> Plan | None:
@@ -319,7 +324,7 @@ def _estimate(plan: Plan) -> float:
     gpu, t, sg = plan.mach.gpu, plan.t, plan.step_groups
     waves = math.ceil(plan.ctas / plan.sms)
     active = min(plan.ctas, plan.sms)
-    steps = math.ceil(plan.split_groups / sg)
+    steps = math.ceil(plan.split_groups / sg) * t.n_loop
     a_total = plan.m * plan.kp / plan.k_unit * plan.row_bytes
     a_reads = 1 if a_total <= gpu.l2_bytes / 2 else min(waves, plan.nt)
     dram = a_total * a_reads + plan.compulsory_bytes() - a_total
@@ -332,7 +337,7 @@ def _estimate(plan: Plan) -> float:
         smem,
         active
         * sg
-        * (t.cta_m * plan.row_bytes + t.cta_n * plan.col_bytes)
+        * (t.cta_m * plan.row_bytes / t.n_loop + t.cta_n * plan.col_bytes)
         / gpu.l2_bytes_per_cycle,
         dram / (waves * steps) / plan.mach.dram_bytes_per_cycle,
     )
@@ -379,7 +384,7 @@ def _gemm_actions(plan: Plan) -> dict[str, float]:
     smem_write += plan.ctas * plan.epilogue_smem_bytes / 2
     smem_read += plan.ctas * plan.epilogue_smem_bytes / 2
     instrs = plan.frags * warps * total_groups
-    acc_frags = plan.frags * warps * plan.ctas
+    acc_frags = plan.frags * warps * plan.ctas * t.n_loop
     epilogue = plan.ctas * warps * plan.epilogue_ops
     if plan.lut:
         cfg = plan.mach.tc.core
@@ -574,6 +579,7 @@ def simulate(
     freq_mhz: float | None = None,
     max_slots: int = DETAILED_SLOTS,
     sustained: bool = True,
+    rows_resident: bool = False,
 ) -> GpuRun:
     """Simulate the mpGEMM ``O[M, N] = A[M, K] W[N, K]^T`` on a GPU preset.
 
@@ -587,10 +593,11 @@ def simulate(
     :class:`Tiling` instead of the search; ``freq_mhz``: another clock (1410 normalizes both
     GPUs as the paper does); ``max_slots``: refuse detailed runs of more tensor-core issue
     slots; ``sustained``: the GPU's costs under load (fixed time per kernel, sustained rates:
-    :class:`lutsim.sim.presets.GpuCosts`), or with False the ideal machine. Every bad argument
-    is a one-line ``ValueError``."""
+    :class:`lutsim.sim.presets.GpuCosts`), or with False the ideal machine; ``rows_resident``:
+    let the tile search keep each CTA's tables in shared memory across an N loop of column
+    tiles (:class:`Tiling` ``n_loop``). Every bad argument is a one-line ``ValueError``."""
     mach = machine(preset, wbits, act, regs, table_format=table_format, freq_mhz=freq_mhz,
-                   sustained=sustained)  # fmt: skip
+                   sustained=sustained, rows_resident=rows_resident)  # fmt: skip
     return simulate_machine(
         mach, m, n, k, mode=mode, precompute=precompute, tiling=tiling, max_slots=max_slots
     )

@@ -62,7 +62,7 @@ def run_fast(plan: Plan) -> dict:
     wave = np.arange(ctas) // plan.sms
     starts = np.arange(0, ctas, plan.sms)
     si = cta["si"]
-    groups = np.minimum(plan.split_groups, plan.groups - si * plan.split_groups)
+    groups = cta["work_groups"]  # groups of all its steps (every pass of an N loop)
     reads_dram = cta["dram_read"] > 0
     l2_g = np.add.reduceat(cta["l2_read"] / groups, starts)[wave]  # the wave's bytes per group
     dram_g = np.add.reduceat(cta["dram_read"] / groups, starts)[wave]

@@ -94,6 +94,7 @@ class Tiling:
     k_step: int
     stages: int
     split_k: int = 1
+    n_loop: int = 1
 
     @property
     def cta_m(self) -> int:
@@ -114,13 +115,15 @@ class Tiling:
             "k_step": self.k_step,
             "stages": self.stages,
             "split_k": self.split_k,
+            "n_loop": self.n_loop,
         }
 
     def text(self) -> str:
+        loop = f", N loop of {self.n_loop} tiles (rows resident)" if self.n_loop > 1 else ""
         return (
             f"CTA {self.cta_m}x{self.cta_n} (warps {self.warps_m}x{self.warps_n} of "
             f"{self.warp_m}x{self.warp_n}), k_step {self.k_step}, {self.stages} stages, "
-            f"split-K {self.split_k}"
+            f"split-K {self.split_k}{loop}"
         )
 
 
@@ -157,7 +160,6 @@ class Plan:
         # every issue slot at the sustained issue rate (GpuCosts.issue_efficiency)
         self.slot_cycles = self.instr_cycles / mach.costs.issue_efficiency
         self.col_bytes = self.k_unit * bits / 8  # packed weight bits per column per group
-        self.check_tiling()
 
         t = tiling
         self.kp = math.ceil(k / self.k_unit) * self.k_unit  # K padded to whole groups
@@ -166,18 +168,20 @@ class Plan:
         self.split_groups = math.ceil(self.groups / t.split_k)
         self.splits = math.ceil(self.groups / self.split_groups)
         self.mt = math.ceil(m / t.cta_m)
-        self.nt = math.ceil(n / t.cta_n)
+        self.nt = math.ceil(n / (t.cta_n * t.n_loop))
         self.ctas = self.mt * self.nt * self.splits
         self.sms = gpu.sms
         self.warps = gpu.tensor_cores_per_sm
         self.out_bytes = 2 if self.splits == 1 else 4  # fp16 result, or fp32 atomics (split-K)
         self.frags = (t.warp_m // self.row_unit) * (t.warp_n // self.col_unit)
+        self.check_tiling()
 
     # ---- validation --------------------------------------------------------------------
     def check_tiling(self) -> None:
         t, mach = self.t, self.mach
         label = mach.preset
-        for name in ("warp_m", "warp_n", "warps_m", "warps_n", "k_step", "stages", "split_k"):
+        for name in ("warp_m", "warp_n", "warps_m", "warps_n", "k_step", "stages", "split_k",
+                     "n_loop"):  # fmt: skip
             value = getattr(t, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"tile {name} must be a positive integer, not {value!r}")
@@ -210,6 +214,15 @@ class Plan:
                 f"{t.stages} stages of {self.stage_bytes()} bytes need {smem} bytes of shared "
                 f"memory; {label} has {mach.gpu.smem_bytes_per_block} per thread block"
             )
+        if t.n_loop > 1:
+            resident = math.ceil(t.cta_m * self.split_groups * self.row_bytes)
+            weights = math.ceil(t.k_step // self.k_unit * t.cta_n * self.col_bytes)
+            if resident + t.stages * weights > mach.gpu.smem_bytes_per_block:
+                raise ValueError(
+                    f"resident rows of {resident} bytes and {t.stages} stages of {weights} "
+                    f"bytes of weights need {resident + t.stages * weights} bytes of shared "
+                    f"memory; {label} has {mach.gpu.smem_bytes_per_block} per thread block"
+                )
 
     def register_bytes(self) -> int:
         """Registers of one warp tile: 32-bit accumulators and double-buffered fragments of one
@@ -241,8 +254,10 @@ class Plan:
 
     def cta_fill_bytes(self, g: int) -> float:
         """Shared-memory bytes written by the loads of one step (whole tile, zero-filled at
-        the edges)."""
-        return g * (self.t.cta_m * self.row_bytes + self.t.cta_n * self.col_bytes)
+        the edges); resident rows are written in the first of ``n_loop`` passes, spread here
+        over all of them."""
+        t = self.t
+        return g * (t.cta_m * self.row_bytes / t.n_loop + t.cta_n * self.col_bytes)
 
     def dequant_ops(self, g: int) -> float:
         if self.lut or self.dense:
@@ -254,18 +269,20 @@ class Plan:
 
     @property
     def epilogue_ops(self) -> float:
-        return self.t.warp_m * self.t.warp_n * EPILOGUE_OPS["lut" if self.lut else "mac"]
+        """Per warp, all ``n_loop`` passes."""
+        t = self.t
+        return t.warp_m * t.warp_n * t.n_loop * EPILOGUE_OPS["lut" if self.lut else "mac"]
 
     @property
     def epilogue_smem_bytes(self) -> float:
         """The CTA's results staged through shared memory: written, then read."""
-        return 2.0 * self.t.cta_m * self.t.cta_n * self.out_bytes
+        return 2.0 * self.t.cta_m * self.t.cta_n * self.t.n_loop * self.out_bytes
 
     def split_steps(self, si: int) -> list[int]:
-        """Groups of each pipeline step of K split ``si``."""
+        """Groups of each pipeline step of K split ``si``, over all ``n_loop`` passes."""
         groups = min(self.split_groups, self.groups - si * self.split_groups)
         full, rest = divmod(groups, self.step_groups)
-        return [self.step_groups] * full + ([rest] if rest else [])
+        return ([self.step_groups] * full + ([rest] if rest else [])) * self.t.n_loop
 
     # ---- per CTA: bytes through L2 and DRAM --------------------------------------------
     @functools.cached_property
@@ -278,9 +295,9 @@ class Plan:
         si = (c // self.mt) % self.splits
         ni = c // (self.mt * self.splits)
         rows = np.minimum(t.cta_m, self.m - mi * t.cta_m)
-        cols = np.minimum(t.cta_n, self.n - ni * t.cta_n)
+        cols = np.minimum(t.cta_n * t.n_loop, self.n - ni * t.cta_n * t.n_loop)
         groups = np.minimum(self.split_groups, self.groups - si * self.split_groups)
-        steps = -(-groups // self.step_groups)
+        steps = -(-groups // self.step_groups) * t.n_loop
         a_bytes = rows * groups * self.row_bytes
         w_bytes = cols * (groups * self.col_bytes + np.where(si == 0, self.meta_bytes, 0))
         out = rows * cols * self.out_bytes
@@ -316,6 +333,7 @@ class Plan:
             "si": si,
             "ni": ni,
             "steps": steps,
+            "work_groups": groups * t.n_loop,
             "l2_read": (a_bytes + w_bytes).astype(np.float64),
             "dram_read": dram_read,
             "l2_write": out.astype(np.float64),

@@ -391,6 +391,7 @@ class Machine:
     regs: int
     costs: GpuCosts = PEAK_COSTS
     dense: bool = False  # a MAC preset running weights at its own width (no dequantization)
+    rows_resident: bool = False  # kernels may keep a CTA's tables in shared memory (N loop)
 
     @property
     def is_lut(self) -> bool:
@@ -467,6 +468,7 @@ def machine(
     core: CoreConfig | None = None,
     freq_mhz: float | None = None,
     sustained: bool = True,
+    rows_resident: bool = False,
 ) -> Machine:
     """Resolve a preset into a :class:`Machine`.
 
@@ -480,8 +482,15 @@ def machine(
     format (default: derived by :class:`lutsim.isa.config.CoreConfig`); ``core``: a whole core config
     instead (its weight bits and formats win); ``freq_mhz``: another clock (e.g. 1410 for the
     paper's normalization of both GPUs); ``sustained``: the GPU's costs under load
-    (:data:`GPU_COSTS`), or with False the ideal machine (:data:`PEAK_COSTS`).
+    (:data:`GPU_COSTS`), or with False the ideal machine (:data:`PEAK_COSTS`);
+    ``rows_resident``: kernels may keep each CTA's tables (or activations) in shared memory
+    across an N loop of several column tiles (:class:`lutsim.sim.gpu_plan.Tiling` ``n_loop``).
     """
+    mach = _machine(preset, wbits, act, regs, table_format, core, freq_mhz, sustained)
+    return dataclasses.replace(mach, rows_resident=True) if rows_resident else mach
+
+
+def _machine(preset, wbits, act, regs, table_format, core, freq_mhz, sustained) -> Machine:
     if preset not in PRESETS:
         raise ValueError(f"unknown GPU preset {preset!r}; known: {', '.join(PRESETS)}")
     if isinstance(regs, bool) or regs not in REGISTER_MULTIPLIERS:
