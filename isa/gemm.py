@@ -144,6 +144,8 @@ def make_problem(cfg: CoreConfig, a, w, scale=None, zero=None) -> GemmProblem:
         at = tuple(np.argwhere(zero != 1)[0])
         raise ValueError(f"ternary weights have zero point 1, not {zero[at]:g} at zero[{at[0]}]")
     chunks = scale.shape[1]
+    if not cfg.act.is_float:
+        _check_exact_reach(cfg, a, zero)
     pad = 0
     if chunks > 1:
         if depth % chunks:
@@ -157,6 +159,29 @@ def make_problem(cfg: CoreConfig, a, w, scale=None, zero=None) -> GemmProblem:
         a = np.pad(a, ((0, 0), (0, pad)))
         w = np.pad(w, ((0, 0), (0, pad)))
     return GemmProblem(a, w.astype(np.int64), scale, zero, rounded, pad)
+
+
+_EXACT = 2.0**53
+
+
+def _check_exact_reach(cfg: CoreConfig, a: np.ndarray, zero: np.ndarray) -> None:
+    """Integer activations give exact integer dot products ``sum a (q - z)`` (the reference in
+    int64, the epilogue's ``z * sum a`` in float64) while ``(code_max + |z|) * sum |a|`` stays
+    below 2^53 in every group; a zero point beyond that is refused, not silently wrapped."""
+    rows, depth = a.shape
+    chunks = zero.shape[1]
+    if depth % chunks:
+        return  # refused below with its own message
+    reach = np.abs(a).reshape(rows, chunks, -1).sum(axis=2).max(axis=0)  # [C]
+    worst = (np.abs(zero) + cfg.code_max) * reach[None, :]  # [N, C]
+    if worst.max(initial=0) >= _EXACT:
+        n, c = np.unravel_index(int(np.argmax(worst)), worst.shape)
+        where = f"zero[{n}]" if chunks == 1 else f"zero[{n}, {c}]"
+        raise ValueError(
+            f"zero point {zero[n, c]:g} at {where} is too large: with these activations "
+            f"(sum of magnitudes {reach[c]:g} per group) the dot products leave the 2^53 "
+            "range of exact integers"
+        )
 
 
 def _dims(x: np.ndarray) -> str:

@@ -246,3 +246,20 @@ def test_missing_and_corrupt_npz(tmp_path):
     bad.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match=r"^cannot read .*bad\.npz: not an \.npz archive \(.*\)$"):
         load_npz(CFG, bad)
+
+
+def test_zero_point_beyond_exact_integers_is_refused():
+    a = np.full((2, 16), 127)
+    w = np.zeros((64, 16), int)
+    with pytest.raises(ValueError, match=r"^zero point 3e\+18 at zero\[5\] is too large: with "
+                       r"these activations \(sum of magnitudes 2032 per group\) the dot products "
+                       r"leave the 2\^53 range of exact integers$"):  # fmt: skip
+        make_problem(CFG, a, w, zero=np.where(np.arange(64) == 5, 3e18, 1.0))
+    grouped = np.ones((64, 2))
+    grouped[7, 1] = -(2.0**46)
+    with pytest.raises(
+        ValueError, match=r"^zero point -7\.03687e\+13 at zero\[7, 1\] is too large"
+    ):
+        make_problem(CFG, a, w, zero=grouped)
+    ok = make_problem(CFG, a, w, zero=np.full(64, 1e6))
+    assert run_gemm(CFG, ok).ok
