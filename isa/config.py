@@ -382,6 +382,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     kind = _FIELD_TYPES[key]
     if kind == "int":
         try:
+            if not raw.isascii():  # int() would take other scripts' digits ("٤" is 4)
+                raise ValueError
             return key, int(raw, 0)
         except ValueError:
             raise ValueError(f"config key {key!r} must be an integer, not {_show(raw)}") from None

@@ -524,6 +524,8 @@ def test_parse_override(text, parsed):
     ("mm=4",            "unknown config key 'mm' in --set"),
     ("M=4",             "unknown config key 'M' in --set"),
     ("m=four",          "config key 'm' must be an integer, not 'four'"),
+    ("n=٤",             "config key 'n' must be an integer, not '٤'"),
+    ("n=²",             "config key 'n' must be an integer, not '²'"),
     ("m=",              "config key 'm' must be an integer, not ''"),
     ("m=2.0",           "config key 'm' must be an integer, not '2.0'"),
     ("ternary=yes",     "config key 'ternary' must be true or false, not 'yes'"),
