@@ -40,6 +40,8 @@ def test_compile_moe_latency_and_routing(tmp_path):
                             "--routing", "routing.yaml", "--json")))  # fmt: skip
     experts = [g for g in out["layers"][0]["gemms"] if ".experts." in g["name"]]
     assert {(g["name"].split(".")[4], g["m"]) for g in experts} == {(str(e), 4) for e in range(8)}
+    skewed = json.loads(ok(run(tmp_path, *args[:-1], "--routing", "routing.yaml", "--json")))
+    assert skewed["latency"][0]["us"]["gemm"] != lut["us"]["gemm"], "--latency sees the routing"
     text = ok(run(tmp_path, *args[:-1])).splitlines()
     assert text[8].split()[:2] == ["layers.0.mlp.experts.{0..7}.gate_proj", "1x768x2048"]
 
