@@ -236,7 +236,9 @@ def model_latency(
         for key, value in run.gemm.actions.items():
             actions[key] += count * value
         gemms.append({"m": m, "n": n, "k": k, "count": count, "us": run.latency_us,
-                      "bound": run.gemm.bound, "roof_fraction": run.roof_fraction})  # fmt: skip
+                      "bound": run.gemm.bound, "roof_fraction": run.roof_fraction,
+                      "limit": run.gemm.bottleneck["limit"],
+                      "why": run.gemm.bottleneck["text"]})  # fmt: skip
         us["gemm"] += count * run.latency_us
     tables: Counter = Counter()
     if lut:

@@ -639,6 +639,18 @@ def markdown(data: dict[str, Any], plots: dict[str, str]) -> str:
     )
     if "latency" in plots:
         w(f"\n![latency]({plots['latency']})\n")
+    w("\nWhat limits each row's GEMMs (the GEMM shape that takes the most time; the cycle "
+      "model's bottleneck analysis, `limit` and its words):\n\n")  # fmt: skip
+    rows = []
+    for r in data["latency"]:
+        gemms = r["fused"]["gemms"]
+        if not gemms or "limit" not in gemms[0]:
+            continue
+        top = max(gemms, key=lambda g: g["count"] * g["us"])
+        rows.append((r["model"], _phase_text(r["phase"]), r["preset"],
+                     f"{top['m']}x{top['n']}x{top['k']} x{top['count']}", top["limit"],
+                     top["why"]))  # fmt: skip
+    w(_table(("model", "phase", "preset", "GEMM (MxNxK x count)", "limit", "in words"), rows))
     pre = paper.PRECOMPUTE
     w(f"\nThe paper measures the precompute at {pre['unfused'][0]}–{pre['unfused'][1]} % of the "
       f"layer time unfused and {pre['fused'][1]}–{pre['fused'][0]} % fused (§4.6.1). Our fused "

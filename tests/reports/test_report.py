@@ -39,6 +39,10 @@ def test_report_has_table1_and_the_scaling_study(report):
     assert "## 5a. Table 1 in the paper's configuration" in text
     assert "5.51x the paper's" in text and "2.06x the paper's" in text
     assert (out / "scaling.png").is_file()
+    assert "| model | phase | preset | GEMM (MxNxK x count) | limit | in words |" in text
+    for row in data["latency"]:
+        for g in row["fused"]["gemms"]:
+            assert g["limit"] and "faster with" in g["why"]
 
 
 def test_report_files_and_progress(report):

@@ -107,7 +107,9 @@ def test_8x_with_8x_registers_is_occupancy_bound_not_dram_bound():
 
 
 # ---- against measured hardware ----------------------------------------------------------------
-VALIDATION_BOUND = 0.15  # the subset's MAPE with the fitted costs is 10-11 %; see README
+VALIDATION_BOUND = {"A100": 0.13, "H100": 0.11, "all": 0.115}
+"""MAPE on the validation rows with the fitted costs: A100 12.7 %, H100 10.3 %, all 11.1 %
+(``benchmarks/validate_gpu.py``); the bounds hold them against regressions."""
 
 
 def test_the_split_is_fixed_and_nothing_is_fitted_on_validation():
@@ -123,18 +125,18 @@ def test_the_split_is_fixed_and_nothing_is_fitted_on_validation():
     )
 
 
-def test_validation_subset_within_the_bound():
+def test_validation_within_the_bound():
     rows = [r for r in measurements.load() if r.split == "validation"]
-    subset = rows[::4]  # every fourth validation row: all GPUs, sizes and sources
-    errors = []
-    for r in subset:
+    errors: dict[str, list[float]] = {"A100": [], "H100": []}
+    for r in rows:
         mach = machine(r.preset, r.wbits, r.act)
         launch = mach.costs.launch_us if r.timing == "per call" else 0.0
         predicted = simulate_machine(mach, r.m, r.n, r.k).latency_us + launch
-        errors.append(abs(predicted - r.time_us) / r.time_us)
-    mape = statistics.fmean(errors)
-    print(f"validation subset: MAPE {100 * mape:.1f} % over {len(subset)} rows")
-    assert mape <= VALIDATION_BOUND
+        errors[r.gpu].append(abs(predicted - r.time_us) / r.time_us)
+    errors["all"] = errors["A100"] + errors["H100"]
+    for name, values in errors.items():
+        mape = statistics.fmean(values)
+        assert mape <= VALIDATION_BOUND[name], f"{name}: MAPE {100 * mape:.1f} % > bound"
 
 
 # ---- a way out for LUT-8X: tables resident across an N loop -----------------------------------
