@@ -153,6 +153,8 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         return 0
     if args.model is None:
         raise UsageError("give a MODEL (a preset, a config.json or a YAML description) or --list")
+    if args.only is not None and not args.weights:
+        raise UsageError("--only applies to --weights")
     if args.weights:
         if args.tiny:
             raise UsageError("--tiny does not apply to --weights (the checkpoint sets the sizes)")
@@ -213,7 +215,16 @@ def _weights(args: argparse.Namespace) -> int:
     if spec.act_format != cfg.act_format or spec.table_quant:
         cfg = spec.core(cfg)
     shapes = compile_model(model, QuantSpec(), cfg, tokens=args.tokens, context=args.context)
-    weights = load_checkpoint(args.weights, shapes.gemms())
+    gemms = shapes.gemms()
+    if args.only is not None:
+        try:
+            pattern = re.compile(args.only)
+        except re.error as err:
+            raise ValueError(f"--only {args.only!r} is not a regular expression: {err}") from None
+        gemms = [g for g in gemms if pattern.search(g.name)]
+        if not gemms:
+            raise ValueError(f"--only {args.only!r} matches no LUT GEMM of {model.name}")
+    weights = load_checkpoint(args.weights, gemms)
     core = core_for(cfg, weights)
     if args.quant is not None and (spec.weight_bits, spec.ternary) != (core.weight_bits,
                                                                        core.ternary):  # fmt: skip
@@ -322,6 +333,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", metavar="FILE",
                    help="quantized checkpoint to convert: .safetensors (GPTQ/AWQ/BitNet; a folder of "
                         "shards) or .gguf")  # fmt: skip
+    p.add_argument("--only", metavar="REGEX",
+                   help="--weights: only the LUT GEMMs whose names match (e.g. 'layers\\.0\\.')")  # fmt: skip
     p.add_argument("--verify", action="store_true",
                    help="run random weights and check logits (with --weights: every layer of "
                         "the checkpoint)")  # fmt: skip

@@ -234,6 +234,11 @@ def test_compile_weights_verify(tmp_path):
     summary = json.loads(ok(run(tmp_path, *args, "--json")))
     assert summary["ok"] and len(summary["layers"]) == 14
     assert {layer["dot_mismatches"] for layer in summary["layers"]} == {0}
+    only = json.loads(ok(run(tmp_path, *args, "--only", r"layers\.1\..*proj$", "--json")))
+    assert [layer["name"] for layer in only["layers"]] == [
+        f"layers.1.{p}" for p in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                                  "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj",
+                                  "mlp.down_proj")]  # fmt: skip
     big = _small_config(tmp_path, 256, 256, 1)
     write_gguf(tmp_path / "q8.gguf", small_model(256, 256, 1), "Q8_0")
     summary = json.loads(ok(run(tmp_path, "compile", big, "--weights", "q8.gguf", "--verify",
@@ -252,6 +257,11 @@ def test_compile_weights_verify(tmp_path):
         (["--weights", "none.gguf"], "cannot read checkpoint 'none.gguf': no such file"),
         (["--weights", "b.safetensors", "--quant", "w2"],
          "--quant w2 disagrees with the checkpoint's ternary weights"),
+        (["--weights", "b.safetensors", "--only", "experts"],
+         "--only 'experts' matches no LUT GEMM of model"),
+        (["--weights", "b.safetensors", "--only", "("],
+         "--only '(' is not a regular expression: missing ), unterminated subpattern at "
+         "position 0"),
     ],
 )  # fmt: skip
 def test_compile_weights_bad_input(tmp_path, args, message):
@@ -261,6 +271,9 @@ def test_compile_weights_bad_input(tmp_path, args, message):
     fails(run(tmp_path, "compile", _small_config(tmp_path), *args), 1, message)
     assert usage_error(run(tmp_path, "compile", "llama2-7b", "--weights", "x", "--tiny")) == (
         "--tiny does not apply to --weights (the checkpoint sets the sizes)"
+    )
+    assert usage_error(run(tmp_path, "compile", "llama2-7b", "--only", "x")) == (
+        "--only applies to --weights"
     )
 
 
