@@ -34,9 +34,14 @@ GGUF Q4_K      super-blocks of 256: fp16 ``d``, ``dmin``, 6-bit scale and min pe
                ``d sc_j``: re-blocked exactly as chunks of 32 with scale ``d sc_j``, zero point
                0 and an **offset** ``dmin m_j`` times the chunk's activation sum (from the
                table precompute) subtracted in the epilogue.
+GGUF Q5_K      as Q4_K with a fifth bit per code (``qh``): ``u = 16 hi + lo`` becomes a 1-bit
+               chunk of scale ``16 d sc_j`` and a 4-bit chunk of scale ``d sc_j`` (K doubles).
+GGUF Q6_K      super-blocks of 256: 6-bit u, int8 scale per 16, fp16 ``d``;
+               ``w = d sc_j (u - 32)``: two chunks per 16, ``16 d sc_j (hi - 2) + d sc_j lo``.
 ============== ==================================================================================
 
-Other GGUF types and float tensors are refused with a one-line reason. A safetensors checkpoint
+Other GGUF types and float tensors are refused with a one-line reason (codebook types such as
+IQ2_XXS or MXFP4 cannot be reproduced by ``s (q - z)`` at all). A safetensors checkpoint
 may be one file or a folder of shards. Tensors are matched to
 the compiled model's LUT GEMMs by their Hugging Face module names (safetensors: the name
 ending in ``layers.<i>.<module>``) or llama.cpp's names (GGUF: ``blk.<i>.attn_q``,
@@ -86,7 +91,7 @@ QK_K = 256
 GGUF_PARTS = {"q": "attn_q", "k": "attn_k", "v": "attn_v", "qkv": "attn_qkv",
               "o": "attn_output", "gate": "ffn_gate", "up": "ffn_up", "gate_up": "ffn_up",
               "down": "ffn_down"}  # fmt: skip
-GGUF_FORMATS = ("Q4_0", "Q8_0", "TQ1_0", "TQ2_0", "Q4_K")
+GGUF_FORMATS = ("Q4_0", "Q8_0", "TQ1_0", "TQ2_0", "Q4_K", "Q5_K", "Q6_K")
 
 
 @dataclass(frozen=True)
@@ -255,12 +260,16 @@ def gguf_weight(label: str, kind: str, raw: np.ndarray, shape) -> CoreWeight:
     import gguf
 
     n, depth = shape
-    qtype = gguf.GGMLQuantizationType[kind] if kind in GGUF_FORMATS else None
-    if qtype is None:
+    if kind.startswith("IQ") or kind in ("MXFP4", "NVFP4"):
         raise ValueError(
-            f"{label}: GGUF type {kind} has no exact mapping onto the LUT core; supported: "
-            f"{', '.join(GGUF_FORMATS)}"
+            f"{label}: GGUF type {kind} indexes a non-uniform codebook, which no s (q - z) of "
+            f"the LUT core reproduces exactly; supported: {', '.join(GGUF_FORMATS)}"
         )
+    if kind not in GGUF_FORMATS:
+        raise ValueError(
+            f"{label}: GGUF type {kind} is not converted; supported: {', '.join(GGUF_FORMATS)}"
+        )
+    qtype = gguf.GGMLQuantizationType[kind]
     block, size = gguf.GGML_QUANT_SIZES[qtype]
     if depth % block or raw.shape != (n, depth // block * size):
         raise ValueError(f"{label}: a {kind} tensor of {n}x{depth} needs K a multiple of {block}")
@@ -277,15 +286,31 @@ def gguf_weight(label: str, kind: str, raw: np.ndarray, shape) -> CoreWeight:
         d = _fp16(blocks[..., :2]).reshape(n, -1)
         q = blocks[..., 2:].copy().view(np.int8).astype(np.int64)  # [N, NB, 32]
         reference = (d[:, :, None] * q).reshape(n, depth)
-        u = q + 128
-        codes = np.stack([u >> 4, u & 15], axis=2).reshape(n, 2 * depth)  # per block: hi, lo
-        scale = np.stack([16 * d, d], axis=2).reshape(n, -1)
-        zero = np.tile([8.0, 0.0], (n, depth // block))
-        starts = np.arange(0, depth, block)
-        gather = (starts[:, None, None] + np.arange(block)[None, None, :]).repeat(2, axis=1)
-        return CoreWeight("gguf-Q8_0", codes, scale, zero, 4, False, reference,
-                          gather=gather.reshape(-1), gguf_reference=theirs,
-                          note="8-bit codes as two 4-bit chunks (K doubled)")  # fmt: skip
+        return _split(f"gguf-{kind}", (q + 128).reshape(n, depth), d, 32, 128, None, reference,
+                      theirs, "8-bit codes as two 4-bit chunks (K doubled)")  # fmt: skip
+    if kind == "Q6_K":
+        ql = blocks[..., :128].astype(np.int64).reshape(n, -1, 2, 1, 64)  # 2 halves of 128
+        ql = ((ql >> np.array([0, 4])[:, None]) & 15).reshape(n, -1, 256)
+        qh = blocks[..., 128:192].astype(np.int64).reshape(n, -1, 2, 1, 32)
+        qh = ((qh >> np.array([0, 2, 4, 6])[:, None]) & 3).reshape(n, -1, 256)
+        u = (ql | (qh << 4)).reshape(n, depth)  # q + 32, 0..63
+        sc = blocks[..., 192:208].copy().view(np.int8).astype(np.float64)  # [N, NB, 16]
+        scale = (_fp16(blocks[..., 208:210]) * sc).reshape(n, -1)  # per 16
+        reference = np.repeat(scale, 16, axis=1) * (u - 32)
+        return _split(f"gguf-{kind}", u, scale, 16, 32, None, reference, theirs,
+                      "6-bit codes as 4-bit + 2-bit chunks (K doubled)")  # fmt: skip
+    if kind == "Q5_K":
+        d, dmin = _fp16(blocks[..., 0:2]), _fp16(blocks[..., 2:4])
+        sc, mins = q4k_scales(blocks[..., 4:16])
+        qh = blocks[..., 16:48].astype(np.int64).reshape(n, -1, 1, 32)
+        qh = ((qh >> np.arange(8)[:, None]) & 1).reshape(n, -1, 256)
+        ql = blocks[..., 48:].astype(np.int64).reshape(n, -1, 4, 1, 32)
+        ql = ((ql >> np.array([0, 4])[:, None]) & 15).reshape(n, -1, 256)
+        u = (ql | (qh << 4)).reshape(n, depth)  # 0..31
+        scale, offset = (d * sc).reshape(n, -1), (dmin * mins).reshape(n, -1)
+        reference = np.repeat(scale, 32, axis=1) * u - np.repeat(offset, 32, axis=1)
+        return _split(f"gguf-{kind}", u, scale, 32, 0, offset, reference, theirs,
+                      "5-bit codes as 4-bit + 1-bit chunks (K doubled); mins as offsets")  # fmt: skip
     if kind in ("TQ1_0", "TQ2_0"):
         codes = (_trits_tq1(blocks) if kind == "TQ1_0" else _trits_tq2(blocks)).reshape(n, depth)
         d = _fp16(blocks[..., -2:]).reshape(n, -1)
@@ -304,6 +329,25 @@ def gguf_weight(label: str, kind: str, raw: np.ndarray, shape) -> CoreWeight:
     return CoreWeight("gguf-Q4_K", codes, scale, np.zeros_like(scale), 4, False, reference,
                       offset=offset, gguf_reference=theirs,
                       note="mins as a per-chunk offset on the activation sums")  # fmt: skip
+
+
+def _split(fmt, u, scale, sub, bias, offset, reference, theirs, note) -> CoreWeight:
+    """Codes ``u`` of more than 4 bits with ``w = s (u - bias) - offset`` per sub-block of
+    ``sub``, as two 4-bit chunks per sub-block on the same activations (K doubles):
+    ``w = 16 s (hi - bias / 16) + s lo - offset``, ``u = 16 hi + lo`` (``bias`` a multiple of
+    16, so both zero points are integers)."""
+    n, depth = u.shape
+    subs = depth // sub
+    u = u.reshape(n, subs, sub)
+    codes = np.stack([u >> 4, u & 15], axis=2).reshape(n, 2 * depth)  # per sub-block: hi, lo
+    scales = np.stack([16 * scale, scale], axis=2).reshape(n, -1)
+    zero = np.tile([bias / 16, 0.0], (n, subs))
+    if offset is not None:
+        offset = np.stack([np.zeros_like(offset), offset], axis=2).reshape(n, -1)
+    starts = np.arange(0, depth, sub)
+    gather = (starts[:, None, None] + np.arange(sub)[None, None, :]).repeat(2, axis=1)
+    return CoreWeight(fmt, codes, scales, zero, 4, False, reference, gather=gather.reshape(-1),
+                      offset=offset, gguf_reference=theirs, note=note)  # fmt: skip
 
 
 def q4k_scales(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -77,22 +77,28 @@ GGUF_NAMES = {"q": "attn_q", "k": "attn_k", "v": "attn_v", "o": "attn_output",
               "gate": "ffn_gate", "up": "ffn_up", "down": "ffn_down"}  # fmt: skip
 
 
-def q4k_blocks(rng, rows: int, blocks: int) -> np.ndarray:
-    """Random Q4_K super-blocks (any bytes are a valid block; d and dmin finite fp16)."""
-    raw = rng.integers(0, 256, (rows, blocks, 144), dtype=np.uint8)
-    halves = (rng.random((rows, blocks, 2)) / 64).astype(np.float16)
-    raw[..., 0:4] = halves.view(np.uint8).reshape(rows, blocks, 4)
-    return raw.reshape(rows, blocks * 144)
+K_QUANTS = {"Q4_K": (144, 0), "Q5_K": (176, 0), "Q6_K": (210, 208)}  # bytes, where d sits
+
+
+def kquant_blocks(rng, rows: int, blocks: int, kind: str = "Q4_K") -> np.ndarray:
+    """Random K-quant super-blocks: any bytes are a valid block once the fp16 scales (d and
+    dmin; Q6_K: d) are finite."""
+    size, at = K_QUANTS[kind]
+    raw = rng.integers(0, 256, (rows, blocks, size), dtype=np.uint8)
+    halves = 1 if kind == "Q6_K" else 2
+    scales = (rng.random((rows, blocks, halves)) / 64).astype(np.float16)
+    raw[..., at : at + 2 * halves] = scales.view(np.uint8).reshape(rows, blocks, 2 * halves)
+    return raw.reshape(rows, blocks * size)
 
 
 def write_gguf(path, model, kind: str, seed=0):
-    """Every LUT GEMM quantized by ``gguf``'s own quantizer (Q4_K: random super-blocks,
-    ``gguf`` has no Q4_K quantizer) and written by ``gguf.GGUFWriter``."""
+    """Every LUT GEMM quantized by ``gguf``'s own quantizer (K-quants: random super-blocks,
+    ``gguf`` has no K-quant quantizer) and written by ``gguf.GGUFWriter``."""
     rng = np.random.default_rng(seed)
     writer = gguf.GGUFWriter(str(path), "llama")
     for g in compile_model(model).gemms():
-        if kind == "Q4_K":
-            raw = q4k_blocks(rng, g.n, g.k // 256)
+        if kind in K_QUANTS:
+            raw = kquant_blocks(rng, g.n, g.k // 256, kind)
         else:
             raw = gguf.quants.quantize(rng.standard_normal((g.n, g.k)).astype(np.float32), Q[kind])
         writer.add_tensor(f"blk.{g.layer}.{GGUF_NAMES[g.part]}.weight", raw, raw_shape=raw.shape,
@@ -154,7 +160,7 @@ def test_float_activations_within_bound(tmp_path):
     assert all(c.ok and c.dot_mismatches is None and 0 < c.residual <= c.bound for c in checks)
 
 
-@pytest.mark.parametrize("kind", ["Q4_0", "Q8_0", "TQ1_0", "TQ2_0", "Q4_K"])
+@pytest.mark.parametrize("kind", ["Q4_0", "Q8_0", "TQ1_0", "TQ2_0", "Q4_K", "Q5_K", "Q6_K"])
 def test_gguf_against_its_own_dequantization(tmp_path, kind):
     model = small_model(hidden=256, inter=256, layers=1)
     write_gguf(tmp_path / "m.gguf", model, kind)
@@ -165,7 +171,7 @@ def test_gguf_against_its_own_dequantization(tmp_path, kind):
         assert c.format == f"gguf-{kind}" and c.dot_mismatches == 0
         assert c.gguf_residual <= c.gguf_bound
     assert core.ternary == kind.startswith("TQ")
-    assert checks[0].core_k == (512 if kind == "Q8_0" else 256)
+    assert checks[0].core_k == (512 if kind in ("Q8_0", "Q5_K", "Q6_K") else 256)
 
 
 def test_gguf_exact_types_equal_ggufs_float32_values(tmp_path):
@@ -209,13 +215,14 @@ def test_bitnet_packing_round_trips(rows, cols, seed):
     assert packed.shape == (rows, cols) and np.array_equal(unpack_bitnet(packed), codes)
 
 
-@given(st.integers(0, 2**32 - 1), st.sampled_from(["Q4_0", "Q8_0", "TQ1_0", "TQ2_0", "Q4_K"]))
+@given(st.integers(0, 2**32 - 1),
+       st.sampled_from(["Q4_0", "Q8_0", "TQ1_0", "TQ2_0", "Q4_K", "Q5_K", "Q6_K"]))  # fmt: skip
 @settings(max_examples=25, deadline=None)
 def test_gguf_decoding_matches_gguf(seed, kind):
     """Our reading of each block layout equals ``gguf``'s dequantization on random blocks."""
     rng = np.random.default_rng(seed)
-    if kind == "Q4_K":
-        raw = q4k_blocks(rng, 3, 2)
+    if kind in K_QUANTS:
+        raw = kquant_blocks(rng, 3, 2, kind)
     else:
         raw = gguf.quants.quantize(rng.standard_normal((3, 512)).astype(np.float32), Q[kind])
     w = gguf_weight("t", kind, raw, (3, 512))
@@ -242,9 +249,9 @@ def test_checkpoint_errors(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 10)
     save_file({"model.layers.0.self_attn.q_proj.weight": np.zeros((64, 64), np.float16)},
               str(tmp_path / "float.safetensors"))  # fmt: skip
-    writer = gguf.GGUFWriter(str(tmp_path / "q6.gguf"), "llama")
-    writer.add_tensor("blk.0.attn_q.weight", np.zeros((256, 210), np.uint8), raw_shape=(256, 210),
-                      raw_dtype=Q.Q6_K)  # fmt: skip
+    writer = gguf.GGUFWriter(str(tmp_path / "q2.gguf"), "llama")
+    writer.add_tensor("blk.0.attn_q.weight", np.zeros((256, 84), np.uint8), raw_shape=(256, 84),
+                      raw_dtype=Q.Q2_K)  # fmt: skip
     for step in (writer.write_header_to_file, writer.write_kv_data_to_file,
                  writer.write_tensors_to_file, writer.close):  # fmt: skip
         step()
@@ -254,14 +261,20 @@ def test_checkpoint_errors(tmp_path):
                     "(N x K)"),
         ("float.safetensors", "float.safetensors: layers.0.self_attn.q_proj: not quantized "
                               "(float16); formats: GPTQ, AWQ, BitNet b1.58, GGUF"),
-        ("q6.gguf", "q6.gguf: blk.0.attn_q.weight: GGUF type Q6_K has no exact mapping onto the "
-                    "LUT core; supported: Q4_0, Q8_0, TQ1_0, TQ2_0, Q4_K"),
+        ("q2.gguf", "q2.gguf: blk.0.attn_q.weight: GGUF type Q2_K is not converted; supported: "
+                    "Q4_0, Q8_0, TQ1_0, TQ2_0, Q4_K, Q5_K, Q6_K"),
     ]  # fmt: skip
     big = compile_model(small_model(256, 256, 1)).gemms()
     for name, message in cases:
         with pytest.raises(ValueError) as info:
-            load_checkpoint(tmp_path / name, (big if name == "q6.gguf" else gemms)[:1])
+            load_checkpoint(tmp_path / name, (big if name == "q2.gguf" else gemms)[:1])
         assert str(info.value) == message, name
+    with pytest.raises(ValueError) as info:
+        gguf_weight("t", "IQ2_XXS", np.zeros((1, 66), np.uint8), (1, 256))
+    assert str(info.value) == (
+        "t: GGUF type IQ2_XXS indexes a non-uniform codebook, which no s (q - z) of the LUT core "
+        "reproduces exactly; supported: Q4_0, Q8_0, TQ1_0, TQ2_0, Q4_K, Q5_K, Q6_K"
+    )
     with pytest.raises(ValueError) as info:  # a tensor of the right shape, K not whole blocks
         gguf_weight("t", "Q4_0", np.zeros((32, 2), np.uint8), (32, 64 + 16))
     assert str(info.value) == "t: a Q4_0 tensor of 32x80 needs K a multiple of 32"
