@@ -359,3 +359,19 @@ def test_sharded_folder_and_gptq_v2_zeros(tmp_path):
     with pytest.raises(ValueError) as info:
         load_checkpoint(empty, gemms)
     assert str(info.value) == f"checkpoint folder '{empty}' holds no .safetensors files"
+
+
+def test_moe_safetensors_by_module_names(tmp_path):
+    """Mixtral's experts (block_sparse_moe.experts.<e>.w1/w3/w2) are found by module name."""
+    model = model_from_dict({"architectures": ["MixtralForCausalLM"], "hidden_size": 64,
+                             "intermediate_size": 64, "num_hidden_layers": 1,
+                             "num_attention_heads": 4, "num_key_value_heads": 2,
+                             "vocab_size": 50, "num_local_experts": 4,
+                             "num_experts_per_tok": 2}, name="moe")  # fmt: skip
+    tensors = write_gptq(tmp_path / "moe.safetensors", model)
+    assert "model.layers.0.block_sparse_moe.experts.1.w3.qweight" in tensors
+    core, checks = _check_all(tmp_path / "moe.safetensors", model, rows=1)
+    names = [c.name for c in checks if ".experts." in c.name]
+    assert names == [f"layers.0.block_sparse_moe.experts.{e}.{w}" for e in (0, 1)
+                     for w in ("w1", "w3", "w2")]  # fmt: skip
+    assert all(c.ok and c.dot_mismatches == 0 for c in checks)
