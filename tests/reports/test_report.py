@@ -40,6 +40,9 @@ def test_report_has_table1_and_the_scaling_study(report):
     assert "5.51x the paper's" in text and "2.06x the paper's" in text
     assert (out / "scaling.png").is_file()
     assert "| model | phase | preset | GEMM (MxNxK x count) | limit | in words |" in text
+    assert "| x FP16 MAC | linear x FP16 MAC | x FP16 model |" in text
+    assert {r["fused"]["baseline"] for r in data["fp16_model"]} == {"the FP16 model"}
+    assert len(data["fp16_model"]) == len(SMALL.models) * len(SMALL.phases)
     for row in data["latency"]:
         for g in row["fused"]["gemms"]:
             assert g["limit"] and "faster with" in g["why"]
