@@ -395,19 +395,58 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from lutsim.hw import export
 
     cfg = config(args)
+    if args.wrapper is not None:
+        return _export_wrapper(args, cfg)
+    for flag, value in (("--data-words", args.data_words), ("--program-instrs", args.program_instrs),
+                        ("--tb-gemm", args.tb_gemm)):  # fmt: skip
+        if value is not None:
+            raise UsageError(f"{flag} needs --wrapper")
+    top = args.top or export.DEFAULT_TOP
     with writing(args.output):
-        verilog, core_file = export.write_export(cfg, args.output, args.top, args.fusesoc)
-    print(f"wrote {args.top} ({cfg.mnemonic}) to {args.output}")
+        verilog, core_file = export.write_export(cfg, args.output, top, args.fusesoc)
+    print(f"wrote {top} ({cfg.mnemonic}) to {args.output}")
     if core_file is not None:
         print(f"wrote FuseSoC core {export.fusesoc_name(cfg)} to {core_file}")
     if args.lint:
-        warnings = export.lint_verilog(verilog, args.top)
-        if warnings:
-            raise ValueError(
-                f"verilator lint: {len(warnings)} warning(s) beyond the waivers; first: "
-                f"{warnings[0]}"
-            )
-        print(f"lint clean: verilator --lint-only -Wall, {len(export.LINT_WAIVERS)} waivers")
+        _lint(export, verilog, top)
+    return 0
+
+
+def _lint(export, verilog: str, top: str) -> None:
+    warnings = export.lint_verilog(verilog, top)
+    if warnings:
+        raise ValueError(
+            f"verilator lint: {len(warnings)} warning(s) beyond the waivers; first: {warnings[0]}"
+        )
+    print(f"lint clean: verilator --lint-only -Wall, {len(export.LINT_WAIVERS)} waivers")
+
+
+def _export_wrapper(args: argparse.Namespace, cfg: CoreConfig) -> int:
+    """``export --wrapper``: the bus-wrapped core, its FuseSoC core, testbench and vectors."""
+    from lutsim.hw import accelerator, export, wrapper_export
+
+    shape = None
+    if args.tb_gemm is not None:
+        match = re.fullmatch(r"(\d+),(\d+),(\d+)", args.tb_gemm)
+        if not match or 0 in (dims := tuple(int(g) for g in match.groups())):
+            raise UsageError(f"--tb-gemm must be M,N,K (positive integers), not {args.tb_gemm!r}")
+        shape = dims
+    data_words = accelerator.DEFAULT_DATA_WORDS if args.data_words is None else args.data_words
+    program_instrs = (
+        accelerator.DEFAULT_PROGRAM_INSTRS if args.program_instrs is None else args.program_instrs
+    )
+    with writing(args.output):
+        verilog, paths = wrapper_export.write_wrapper_export(
+            cfg, args.wrapper, args.output, args.top, data_words, program_instrs, shape, args.seed
+        )
+    top = paths[0].stem
+    print(
+        f"wrote {top} ({cfg.mnemonic}, {args.wrapper} slave, {data_words}-word scratchpad, "
+        f"{program_instrs}-instruction program memory) to {args.output}/"
+    )
+    print(f"files: {', '.join(p.name for p in paths)}")
+    if args.lint:
+        _lint(export, verilog, top)
     return 0
 
 
@@ -499,11 +538,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_config(p)
     p.set_defaults(func=_cmd_demo)
 
-    p = commands.add_parser("export", help="write the core's Verilog (and a FuseSoC core file)")
-    p.add_argument("-o", "--output", metavar="OUT.v", required=True)
-    p.add_argument("--top", default="lut_core", help="top module name (default: lut_core)")
+    p = commands.add_parser(
+        "export", help="write the core's Verilog (a FuseSoC core file; a bus wrapper + testbench)"
+    )
+    p.add_argument("-o", "--output", metavar="OUT", required=True,
+                   help="the Verilog file; with --wrapper, the directory to write into")  # fmt: skip
+    p.add_argument("--top", help="top module name (default: lut_core; lut_axil, lut_wb)")
     p.add_argument("--fusesoc", action="store_true", help="also write OUT.core (FuseSoC CAPI2)")
     p.add_argument("--lint", action="store_true", help="check with verilator --lint-only -Wall")
+    p.add_argument(
+        "--wrapper", choices=("axi-lite", "wishbone"),
+        help="the core behind a bus slave, with scratchpad, fetcher, registers and irq: write "
+        "Verilog, FuseSoC core, self-checking testbench, vectors and README into OUT/",
+    )  # fmt: skip
+    p.add_argument("--data-words", type=int, metavar="N",
+                   help="--wrapper: scratchpad words (default: 4096)")  # fmt: skip
+    p.add_argument("--program-instrs", type=int, metavar="N",
+                   help="--wrapper: program memory instructions (default: 1024)")  # fmt: skip
+    p.add_argument("--tb-gemm", metavar="M,N,K",
+                   help="--wrapper: the testbench's GEMM (default: m+1, n+1, 16k)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="--wrapper: the testbench's random seed")
     add_config(p)
     p.set_defaults(func=_cmd_export)
 
