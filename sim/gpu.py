@@ -61,20 +61,34 @@ a few thousand cycles whose CTAs run a dozen steps or fewer with several resourc
 can differ by more (the fast mode lower, by up to about 11 % in our sweeps): their queueing at
 L2, DRAM and shared memory never reaches a steady state.
 
+Costs under load (:class:`lutsim.sim.presets.GpuCosts`, applied identically in both modes)
+-------------------------------------------------------------------------------------------
+* **Fixed time per kernel**: every kernel (the GEMM, a separate precompute; not a fused one)
+  takes ``kernel_fixed_us`` plus the first tiles' DRAM latency on top of its simulated cycles
+  (:attr:`KernelRun.fixed_cycles`). The host's launch is not included (kernels queued back to
+  back hide it); ``benchmarks/validate_gpu.py`` adds it to compare with per-call timings.
+* **Sustained rates**: DRAM at ``dram_efficiency`` of its peak; every tensor-core issue slot at
+  ``latency / issue_efficiency`` cycles (clock under the power limit, issue stalls).
+* **Waves**: CTAs go to SMs in launch order, one per SM at a time, so a last wave that fills
+  few SMs (wave quantization) and CTAs fewer than SMs cost what they cost.
+* ``sustained=False`` (:func:`simulate`) gives the ideal machine: peak rates, no fixed time.
+* :func:`lutsim.sim.gpu_bottleneck.explain` says for every kernel what limits it.
+
 What is not modeled, and why
 ----------------------------
-* Latencies of DRAM, L2 and shared memory, and kernel launch overhead: a throughput model; with
-  several stages in flight latency is hidden except when a kernel starts (a few hundred cycles
-  and a few microseconds, which would lower small-kernel figures).
+* Latencies of DRAM, L2 and shared memory after a kernel's first tiles: with two or more
+  stages in flight each SM keeps more bytes outstanding than latency x its bandwidth share, so
+  bandwidth, not latency, paces the steady state.
 * The standalone core's operand port (``ldt``/``ldw``/``lda``/``sta`` over ``bus_words`` per
   cycle): in a GPU the operands come from the register file with the instruction, as for
   ``mma.sync``, so fragment moves overlap the lookups. Their counts are reported
   (``instr.ldt``, ``mem.read_words``), not timed; a core that serializes them, as the RTL's
   contract does, would add ``latency(ldt)`` or ``latency(ldw)`` per fragment change.
 * Data-dependent counts (``lut.negate``): the model has no data.
-* Bank conflicts, warp scheduling and issue limits, more than one CTA per SM, cache lines and
-  DRAM pages, L2 slices, clock throttling; per-group scales in MAC kernels (per-channel scales
-  are assumed); kernels other than the GEMM and the table precompute.
+* Bank conflicts, warp scheduling and issue limits one by one (their sum is in the sustained
+  issue rate), more than one CTA per SM, thread-block clusters and TMA multicast (H100), cache
+  lines and DRAM pages, L2 slices; per-group scales in MAC kernels (per-channel scales are
+  assumed); kernels other than the GEMM and the table precompute.
 
 Action counts (:attr:`GpuRun.actions`; counted here, priced in ``reports``)
 ---------------------------------------------------------------------------
