@@ -309,8 +309,8 @@ def gguf_weight(label: str, kind: str, raw: np.ndarray, shape) -> CoreWeight:
         u = (ql | (qh << 4)).reshape(n, depth)  # 0..31
         scale, offset = (d * sc).reshape(n, -1), (dmin * mins).reshape(n, -1)
         reference = np.repeat(scale, 32, axis=1) * u - np.repeat(offset, 32, axis=1)
-        return _split(f"gguf-{kind}", u, scale, 32, 0, offset, reference, theirs,
-                      "5-bit codes as 4-bit + 1-bit chunks (K doubled); mins as offsets")  # fmt: skip
+        note = "5-bit codes as 4-bit + 1-bit chunks (K doubled); mins as offsets"
+        return _split(f"gguf-{kind}", u, scale, 32, 0, offset, reference, theirs, note)
     if kind in ("TQ1_0", "TQ2_0"):
         codes = (_trits_tq1(blocks) if kind == "TQ1_0" else _trits_tq2(blocks)).reshape(n, depth)
         d = _fp16(blocks[..., -2:]).reshape(n, -1)
@@ -378,10 +378,15 @@ def _trits_tq1(blocks: np.ndarray) -> np.ndarray:
 
 
 # ---- reading a checkpoint --------------------------------------------------------------------
+_TENSOR = re.compile(
+    r"(?:^|\.)(layers\.\d+\..+)\.(qweight|qzeros|scales|g_idx|weight|weight_scale)$"
+)
+
+
 def _module(key: str) -> tuple[str, str] | None:
-    """``model.layers.3.self_attn.q_proj.qweight`` -> (``layers.3.self_attn.q_proj``, ``qweight``)."""
-    match = re.search(r"(?:^|\.)(layers\.\d+\..+)\.(qweight|qzeros|scales|g_idx|weight|weight_scale)$",
-                      key)  # fmt: skip
+    """``model.layers.3.self_attn.q_proj.qweight`` -> (``layers.3.self_attn.q_proj``,
+    ``qweight``)."""
+    match = _TENSOR.search(key)
     return (match.group(1), match.group(2)) if match else None
 
 

@@ -384,9 +384,11 @@ _MODEL_TYPES = {  # model_type -> architecture, for configs without "architectur
     "qwen3_moe": "Qwen3MoeForCausalLM", "gemma": "GemmaForCausalLM", "gemma2": "Gemma2ForCausalLM",
     "gemma3_text": "Gemma3ForCausalLM", "phi3": "Phi3ForCausalLM", "gpt_neox": "GPTNeoXForCausalLM",
     "falcon": "FalconForCausalLM", "opt": "OPTForCausalLM", "bloom": "BloomForCausalLM",
-    "bitnet": "BitnetForCausalLM",
+    "bitnet": "BitnetForCausalLM", "RefinedWebModel": "FalconForCausalLM",
+    "RefinedWeb": "FalconForCausalLM",
 }
 _WRAPPERS = {"Gemma3ForConditionalGeneration": "Gemma3ForCausalLM"}  # read their text_config
+_RENAMED = {"RWForCausalLM": "FalconForCausalLM"}  # Falcon's configs before transformers 4.33
 _ALIASES = {             # key: names it may have in the original config files, in order
     "hidden_size":         ("hidden_size", "n_embed"),
     "num_hidden_layers":   ("num_hidden_layers", "n_layer"),
@@ -491,6 +493,7 @@ def _architecture(label: str, data: dict) -> str:
         name = _MODEL_TYPES[kind]
     else:
         raise ValueError(f"{label}: missing key 'architectures' (or 'model_type')")
+    name = _RENAMED.get(name, name)
     if name not in FAMILIES and name not in _WRAPPERS:
         raise _unsupported(label, f"architecture {name!r}")
     return name
@@ -643,7 +646,8 @@ def describe_from_dict(data: Any, label: str = "model description", name: str = 
         if key in _CHOICES:
             if value not in _CHOICES[key]:
                 raise ValueError(
-                    f"{label}: {key!r} must be one of {', '.join(_CHOICES[key])}, not {_show(value)}"
+                    f"{label}: {key!r} must be one of {', '.join(_CHOICES[key])}, "
+                    f"not {_show(value)}"
                 )
         elif kind == "bool":
             value = _flag(label, data, key, False)

@@ -184,8 +184,9 @@ def lower_blocks(ir: Module, cfg: CoreConfig) -> Module:
                     outs.append(ffn(h, model.expert_size, f"{names['experts']}.{e}.", m, e))
             if model.shared_expert_size:
                 outs.append(ffn(h, model.shared_expert_size, f"{names['shared']}."))
+            shared = int(bool(model.shared_expert_size))
             return op("moe_combine", names["combine"], tuple(outs), hidden,
-                      heads=model.experts_per_token, depth=int(bool(model.shared_expert_size)))  # fmt: skip
+                      heads=model.experts_per_token, depth=shared)  # fmt: skip
 
         def mlp(h, _i=i):
             nonlocal moe_index

@@ -243,7 +243,8 @@ def _weights(args: argparse.Namespace) -> int:
         entry["tensors"] += 1
         entry["chunk"].add(w.codes.shape[1] // w.chunks)
     summary = {"checkpoint": str(args.weights), "mnemonic": core.mnemonic,
-               "formats": {k: {**v, "chunk": sorted(v["chunk"])} for k, v in formats.items()}}  # fmt: skip
+               "formats": {k: {**v, "chunk": sorted(v["chunk"])}
+                           for k, v in formats.items()}}  # fmt: skip
     if args.verify:
         seed = args.seed or 0
         checks = []
@@ -314,10 +315,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     p = commands.add_parser("compile", help="compile an LLM into LMMA programs (and check it)")
     p.add_argument("model", metavar="MODEL", nargs="?",
-                   help="model preset (e.g. llama2-7b), config.json or YAML model description")  # fmt: skip
+                   help="model preset (e.g. llama2-7b), config.json or YAML model "
+                        "description")  # fmt: skip
     p.add_argument("--list", action="store_true", help="list the model presets")
     p.add_argument("--routing", metavar="FILE",
-                   help="measured MoE routing: YAML/JSON with expert_load (default: uniform)")  # fmt: skip
+                   help="measured MoE routing: YAML/JSON with expert_load "
+                        "(default: uniform)")  # fmt: skip
     p.add_argument("--quant", metavar="Q", help="e.g. w2, w4-g128-fp16, w1.58 (default: model's)")
     p.add_argument(
         "--config", metavar="CFG", default=DEFAULT_PRESET,
@@ -331,10 +334,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         "-o", "--output", metavar="DIR", help="write program.lst, summary.json, layers.csv"
     )
     p.add_argument("--weights", metavar="FILE",
-                   help="quantized checkpoint to convert: .safetensors (GPTQ/AWQ/BitNet; a folder of "
-                        "shards) or .gguf")  # fmt: skip
+                   help="quantized checkpoint to convert: .safetensors (GPTQ/AWQ/BitNet; "
+                        "a folder of shards) or .gguf")  # fmt: skip
     p.add_argument("--only", metavar="REGEX",
-                   help="--weights: only the LUT GEMMs whose names match (e.g. 'layers\\.0\\.')")  # fmt: skip
+                   help="--weights: only the LUT GEMMs whose names match "
+                        "(e.g. 'layers\\.0\\.')")  # fmt: skip
     p.add_argument("--verify", action="store_true",
                    help="run random weights and check logits (with --weights: every layer of "
                         "the checkpoint)")  # fmt: skip

@@ -144,6 +144,24 @@ def test_family_reads_its_config(arch):
     assert (model.hidden_size, model.num_layers, model.family) == (64, 2, FAMILIES[arch].name)
 
 
+def test_published_falcon_7b_config():
+    """tiiuae/falcon-7b-instruct's config.json (huggingface.co/tiiuae/falcon-7b-instruct,
+    refs/pr/126), and the older RWForCausalLM form of tiiuae/falcon-7b's (n_head, n_layer)."""
+    data = {"alibi": False, "architectures": ["FalconForCausalLM"], "bias": False,
+            "hidden_size": 4544, "layer_norm_epsilon": 1e-05, "model_type": "falcon",
+            "multi_query": True, "new_decoder_architecture": False, "num_attention_heads": 71,
+            "num_hidden_layers": 32, "parallel_attn": True, "vocab_size": 65024}  # fmt: skip
+    old = {**{k: v for k, v in data.items() if k not in ("num_attention_heads",
+                                                          "num_hidden_layers")},
+           "architectures": ["RWForCausalLM"], "model_type": "RefinedWebModel", "n_head": 71,
+           "n_layer": 32}  # fmt: skip
+    for config in (data, old):
+        model = model_from_dict(config)
+        got = (model.family, model.hidden_size, model.num_heads, model.num_kv_heads, model.head_dim,
+               model.intermediate_size, model.parallel, model.bias, model.positions)  # fmt: skip
+        assert got == ("falcon", 4544, 71, 1, 64, 18176, "shared-norm", False, "rope")
+
+
 def test_falcon_new_decoder_architecture():
     model = model_from_dict({**BASE, "architectures": ["FalconForCausalLM"],
                              "new_decoder_architecture": True, "num_kv_heads": 2,

@@ -247,8 +247,10 @@ def test_compile_weights_verify(tmp_path):
     assert all(layer["core_k"] == 512 and layer["gguf_residual"] <= layer["gguf_bound"]
                for layer in summary["layers"])  # fmt: skip
     text = ok(run(tmp_path, "compile", big, "--weights", "q8.gguf")).splitlines()
-    assert text[-2:] == ["format     tensors  chunk  re-blocking",
-                         "gguf-Q8_0  7        32     8-bit codes as two 4-bit chunks (K doubled)"]  # fmt: skip
+    assert text[-2:] == [
+        "format     tensors  chunk  re-blocking",
+        "gguf-Q8_0  7        32     8-bit codes as two 4-bit chunks (K doubled)",
+    ]
 
 
 @pytest.mark.parametrize(
