@@ -33,6 +33,8 @@ PUBLISHED = {  # name: (hidden, intermediate, layers, heads, kv heads, vocab, ml
     "qwen3-30b-a3b":     (2048, 768, 48, 32, 4, 151936, "swiglu", "Qwen/Qwen3-30B-A3B"),
     "gemma2-2b":         (2304, 9216, 26, 8, 4, 256000, "geglu", "google/gemma-2-2b"),
     "phi3-mini":         (3072, 8192, 32, 32, 32, 32064, "swiglu", "microsoft/Phi-3-mini-4k"),
+    "pythia-12b":        (5120, 20480, 36, 40, 40, 50688, "gelu", "EleutherAI/pythia-12b"),
+    "qwen1.5-moe-a2.7b": (2048, 5632, 24, 16, 16, 151936, "swiglu", "Qwen/Qwen1.5-MoE-A2.7B"),
 }
 # fmt: on
 SUPPORTED = (
@@ -91,6 +93,12 @@ def test_architecture_facts():
     gemma = load_model("gemma2-2b")
     assert (gemma.head_dim, gemma.norm_placement, gemma.embed_scale, gemma.tie_embeddings) == (
         256, "sandwich", True, True)  # fmt: skip
+    pythia = load_model("pythia-12b")
+    assert (pythia.parallel, pythia.rotary_dim, pythia.fused_qkv, pythia.qkv_bias) == (
+        "two-norms", 32, True, True)  # fmt: skip
+    qmoe = load_model("qwen1.5-moe-a2.7b")
+    assert (qmoe.num_experts, qmoe.experts_per_token, qmoe.expert_size) == (60, 4, 1408)
+    assert (qmoe.shared_expert_size, qmoe.shared_expert_gate, qmoe.qkv_bias) == (5632, True, True)
     phi = load_model("phi3-mini")
     assert (phi.fused_qkv, phi.fused_gate_up, phi.head_dim) == (True, True, 96)
 
