@@ -64,8 +64,10 @@ L2, DRAM and shared memory never reaches a steady state.
 Costs under load (:class:`lutsim.sim.presets.GpuCosts`, applied identically in both modes)
 -------------------------------------------------------------------------------------------
 * **Fixed time per kernel**: every kernel (the GEMM, a separate precompute; not a fused one)
-  takes ``kernel_fixed_us`` plus the first tiles' DRAM latency on top of its simulated cycles
-  (:attr:`KernelRun.fixed_cycles`). The host's launch is not included (kernels queued back to
+  takes ``kernel_fixed_us`` on top of its simulated cycles (:attr:`KernelRun.fixed_cycles`).
+* **DRAM latency**: a step's DRAM data arrives ``dram_latency_ns`` after its request; the
+  ``stages`` buffers of a CTA overlap it, so a kernel with too few bytes in flight (Little's
+  law) is paced by latency, not bandwidth. The host's launch is not included (kernels queued back to
   back hide it); ``benchmarks/validate_gpu.py`` adds it to compare with per-call timings.
 * **Sustained rates**: DRAM at ``dram_efficiency`` of its peak; every tensor-core issue slot at
   ``latency / issue_efficiency`` cycles (clock under the power limit, issue stalls).
@@ -76,9 +78,7 @@ Costs under load (:class:`lutsim.sim.presets.GpuCosts`, applied identically in b
 
 What is not modeled, and why
 ----------------------------
-* Latencies of DRAM, L2 and shared memory after a kernel's first tiles: with two or more
-  stages in flight each SM keeps more bytes outstanding than latency x its bandwidth share, so
-  bandwidth, not latency, paces the steady state.
+* Latencies of L2 and shared memory: small beside DRAM's and hidden by the stages.
 * The standalone core's operand port (``ldt``/``ldw``/``lda``/``sta`` over ``bus_words`` per
   cycle): in a GPU the operands come from the register file with the instruction, as for
   ``mma.sync``, so fragment moves overlap the lookups. Their counts are reported
@@ -345,7 +345,9 @@ def _estimate(plan: Plan) -> float:
     smem = (plan.cta_fill_bytes(sg) + plan.warps * plan.warp_smem_bytes(sg)) / (
         gpu.smem_bytes_per_cycle
     )
+    latency = plan.mach.dram_latency_cycles if dram > 0 else 0.0
     step = max(
+        (latency + smem) / t.stages,
         plan.tc_cycles(sg),
         plan.vec_cycles(plan.dequant_ops(sg)),
         smem,

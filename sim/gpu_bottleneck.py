@@ -19,7 +19,9 @@ a resource    ``tensor``, ``vector``, ``smem``, ``l2`` or ``dram``: the busiest 
 
 The result also gives the next resource and how far it is behind (``1 - next/top``
 utilization), the share of the kernel in fixed time and in idle SM slots, and the change that
-would make the kernel faster.
+would make the kernel faster. For a GEMM it checks Little's law: the bytes the SMs keep in
+flight (the stages ahead of the one in use) against DRAM latency x bandwidth, and says so when
+latency paces the stream.
 """
 
 from __future__ import annotations
@@ -67,8 +69,17 @@ def explain(mach, cycles: int, fixed: int, util: dict[str, float], plan=None) ->
         waves = math.ceil(plan.ctas / plan.sms)
         sm_share = plan.ctas / (waves * plan.sms)
         steps = len(plan.split_steps(0))
+        in_flight = (min(plan.ctas, plan.sms) * (plan.t.stages - 1)
+                     * plan.cta_fill_bytes(plan.step_groups))  # fmt: skip
+        need = (
+            mach.costs.dram_latency_ns
+            * 1e-9
+            * mach.dram_bytes_per_cycle
+            * (mach.gpu.freq_mhz * 1e6)
+        )
         facts = {"ctas": plan.ctas, "sms": plan.sms, "waves": waves, "steps_per_cta": steps,
-                 "stages": plan.t.stages}  # fmt: skip
+                 "stages": plan.t.stages, "in_flight_bytes": float(in_flight),
+                 "latency_bytes": float(need)}  # fmt: skip
     if fixed_share >= 0.5:
         limit = "fixed"
     elif util[top] >= SATURATED * streaming:
@@ -98,6 +109,10 @@ def explain(mach, cycles: int, fixed: int, util: dict[str, float], plan=None) ->
     else:
         tail = f"; busiest resource {top} at {util[top]:.0%}"
     text = f"{head}{tail}; faster with {ADVICE[limit]}"
+    if facts and facts["in_flight_bytes"] < facts["latency_bytes"]:
+        text += (f" (Little's law: {facts['in_flight_bytes'] / 1024:.0f} KiB in flight, less "
+                 f"than DRAM latency x bandwidth = {facts['latency_bytes'] / 1024:.0f} KiB, so "
+                 "DRAM latency paces the stream; deeper stages or longer k_step would hide it)")  # fmt: skip
     return {
         "limit": limit,
         "busiest": top,

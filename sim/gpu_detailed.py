@@ -16,8 +16,9 @@ bandwidth pipe  DRAM and L2 (one each), shared memory (one per SM), vector lanes
 SM              takes the next CTA in launch order whenever it is free; one CTA at a time
 loader          per CTA: for each step, when a stage of shared memory is free, moves the
                 step's DRAM bytes (if any; it waits for them before it asks for the next
-                step: one outstanding DRAM request per SM), then its L2 bytes, then writes the
-                stage into shared memory
+                step: one outstanding DRAM request per SM), then its L2 bytes; the data
+                arrives the DRAM latency later (DRAM readers) and is written into the
+                stage in shared memory
 warp            per tensor core, two processes and double buffers in registers: the reader
                 waits for the step's stage and a free buffer, reads the warp's fragments from
                 shared memory and frees the stage when all warps have read it; the issuer
@@ -189,6 +190,7 @@ class _Detailed:
 
         def loader():
             l2_bytes, dram_bytes = self.cta_l2_read[c], self.cta_dram_read[c]
+            latency = plan.mach.dram_latency_cycles  # the data arrives this much later
             for s, g in enumerate(steps):
                 if state["free"]:
                     state["free"] -= 1
@@ -198,7 +200,9 @@ class _Detailed:
                     yield slot
                 if dram_bytes:
                     yield env.timeout(self.dram.reserve(env.now, dram_bytes * g / total) - env.now)
-                passed = self.l2.reserve(env.now, l2_bytes * g / total)
+                passed = self.l2.reserve(env.now, l2_bytes * g / total) + (
+                    latency if dram_bytes else 0
+                )
                 env.timeout(passed - env.now).callbacks.append(lambda _event, s=s, g=g: fill(s, g))
 
         def fill(s: int, g: int) -> None:

@@ -80,6 +80,17 @@ def run_fast(plan: Plan) -> dict:
         """Per CTA: its wave's share of the global pipes in a step of ``g`` groups."""
         return np.maximum(g * l2_g / l2_bw, g * dram_g / dram_bw)
 
+    latency = np.where(reads_dram, plan.mach.dram_latency_cycles, 0.0)
+    own_l2_g = cta["l2_read"] / groups
+    own_dram_g = cta["dram_read"] / groups
+
+    def pace(g: int) -> np.ndarray:
+        """Per CTA: a stage buffer's round trip (request, DRAM latency, transfer, write, read)
+        shared by the ``stages`` buffers in flight: the step time latency allows."""
+        trip = (latency + g * (own_dram_g / dram_bw + own_l2_g / l2_bw)
+                + (plan.cta_fill_bytes(g) + warps * plan.warp_smem_bytes(g)) / smem_bw)  # fmt: skip
+        return trip / stages
+
     first, first_local, fill0, prefetch, reads, last, body = (np.zeros(ctas) for _ in range(7))
     for s in range(plan.splits):
         mine = si == s
@@ -95,7 +106,8 @@ def run_fast(plan: Plan) -> dict:
         )
         last[mine] = plan.tc_cycles(steps[-1])
         for g in set(steps[1:]):
-            body[mine] += steps[1:].count(g) * np.maximum(local(g), share(g)[mine])
+            step = np.maximum(np.maximum(local(g), share(g)[mine]), pace(g)[mine])
+            body[mine] += steps[1:].count(g) * step
 
     # first data
     in_first = wave == 0
@@ -109,7 +121,7 @@ def run_fast(plan: Plan) -> dict:
         np.cumsum(np.where(in_first, first_dram, 0)) / dram_bw + first_l2 / l2_bw,
         np.cumsum(np.where(in_first & ~reads_dram, first_l2, 0)) / l2_bw,
     )
-    first_data = np.where(in_first, queued, np.where(bound, round_trip, own))
+    first_data = np.where(in_first, queued, np.where(bound, round_trip, own)) + latency
 
     # fill: stages arriving while the first is written queue ahead of the first reads; the
     # time between a CTA's first steps is a round of the wave's requests at the start, later

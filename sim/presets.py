@@ -217,11 +217,11 @@ GPUS: dict[str, GpuSpec] = {
 # The on-GPU fixed time is fitted on the H100's kernel-timed calibration rows; no A100 row is
 # kernel-timed, so the A100 carries the H100's over and fits its launch time on per-call rows.
 A100_FIXED_US = 3.26
-A100_ISSUE = 0.88
-A100_LAUNCH_US = 5.31
+A100_ISSUE = 0.92
+A100_LAUNCH_US = 5.26
 H100_FIXED_US = 3.26
 H100_ISSUE = 0.84
-H100_LAUNCH_US = 5.03
+H100_LAUNCH_US = 4.97
 
 COST_SOURCES = types.MappingProxyType(
     {
@@ -249,9 +249,9 @@ class GpuCosts:
     and tail not in the cycle model (fitted). ``launch_us``: the host's launch of one kernel,
     which a timing of each call contains but kernels queued back to back (a CUDA graph, a
     model's forward pass) hide: not part of a simulated kernel's time, added only to compare
-    with per-call measurements (fitted). ``dram_latency_ns``: the first tiles' DRAM latency, paid once per
-    kernel before the pipeline streams (later tiles overlap it: with two or more stages in
-    flight each SM keeps more bytes outstanding than latency x its bandwidth share).
+    with per-call measurements (fitted). ``dram_latency_ns``: from a DRAM request to its data; every pipeline
+    step of a CTA that reads DRAM waits for it, overlapped only by the other stages in flight
+    (so a kernel with too few bytes in flight is latency-bound, Little's law).
     ``dram_efficiency``: the sustained fraction of the DRAM peak that streaming reads reach.
     ``issue_efficiency``: the sustained issue rate of a tensor core under load as a fraction of
     its peak (clock below boost under the power limit, warp-scheduling and register-bank
@@ -276,8 +276,11 @@ class GpuCosts:
                 raise ValueError(f"{name} must be a number in (0, 1], not {value!r}")
 
     def fixed_cycles(self, freq_mhz: float) -> int:
-        """The fixed time of one kernel (fixed time + first DRAM latency) in cycles."""
-        return math.ceil((self.kernel_fixed_us + self.dram_latency_ns / 1e3) * freq_mhz)
+        """The fixed time of one kernel in cycles."""
+        return math.ceil(self.kernel_fixed_us * freq_mhz)
+
+    def dram_latency_cycles(self, freq_mhz: float) -> float:
+        return self.dram_latency_ns * freq_mhz / 1e3
 
 
 def _costs(fixed_us, latency_ns, dram, issue, launch_us, sources) -> GpuCosts:
@@ -401,6 +404,11 @@ class Machine:
     def dram_bytes_per_cycle(self) -> float:
         """Sustained DRAM bytes per clock: the peak times ``costs.dram_efficiency``."""
         return self.gpu.dram_bytes_per_cycle * self.costs.dram_efficiency
+
+    @property
+    def dram_latency_cycles(self) -> float:
+        """Cycles from a DRAM request to its data (:attr:`GpuCosts.dram_latency_ns`)."""
+        return self.costs.dram_latency_cycles(self.gpu.freq_mhz)
 
     @property
     def fixed_cycles(self) -> int:

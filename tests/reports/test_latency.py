@@ -87,7 +87,7 @@ def test_rows_name_their_baseline_and_the_fp16_model_reads_8x_the_weights():
     assert lut.baseline == "the low-bit model on LUT tensor cores"
     ratio = dense.actions["dram.read_bytes"] / quantized.actions["dram.read_bytes"]
     assert 6 < ratio <= 8, f"{ratio:.2f}"  # W16 vs ternary codes stored in 2 bits, + scales
-    assert dense.us["gemm"] > 4 * quantized.us["gemm"]
+    assert dense.us["gemm"] > 3 * quantized.us["gemm"]  # 8x the bytes, the same fixed times
     with pytest.raises(ValueError, match=r"^dense models run on MAC presets, not A100-LUT-4X$"):
         model_latency("bitnet-b1.58-3b", "A100-LUT-4X", decode(1, 1), dense=True)
 
