@@ -1,5 +1,6 @@
 """``lutsim fpga``: synthesis and place-and-route of one core on an ECP5 or iCE40 FPGA
-(:mod:`lutsim.reports.fpga`), printing LUTs, flip-flops, utilization, Fmax and the tool versions."""
+(:mod:`lutsim.reports.fpga`), printing LUTs, flip-flops, utilization, Fmax and the tool versions;
+with ``--wrapper``, the core behind its bus wrapper with the scratchpad in block RAM."""
 
 from __future__ import annotations
 
@@ -20,16 +21,29 @@ def _cmd_fpga(args: argparse.Namespace) -> int:
         seed = fpga.check_seed(args.seed)
     except ValueError as err:
         raise UsageError(str(err)) from None
+    if args.wrapper is None and (args.data_words is not None or args.program_instrs is not None):
+        raise UsageError("--data-words and --program-instrs need --wrapper")
     cfg = config(args)
-    result = fpga.run_fpga(cfg, dev.family, device=dev.name, clock_mhz=clock_mhz, seed=seed)
+    result = fpga.run_fpga(
+        cfg, dev.family, device=dev.name, clock_mhz=clock_mhz, seed=seed, bus=args.wrapper,
+        data_words=args.data_words, program_instrs=args.program_instrs,
+    )  # fmt: skip
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
     speed = f", speed {dev.speed}" if dev.speed is not None else ""
     print(f"{result.mnemonic} on {dev.part} ({dev.family} {dev.name}, {dev.package}{speed})")
+    what = "the core"
+    if result.bus is not None:
+        blocks = result.utilization.get(fpga.BLOCK_RAM_SITE[dev.family], [0])[0]
+        what = f"the core with its {result.bus} wrapper"
+        print(
+            f"{result.bus} wrapper: {result.data_words}-word scratchpad and "
+            f"{result.program_instrs}-instruction program memory in {blocks} block RAMs"
+        )
     print(
         f"LUTs {result.luts}  FFs {result.ffs}  carry cells {result.carry_cells}  "
-        f"(the core; the 4-pin wrapper adds {result.wrapper_luts} LUTs, "
+        f"({what}; the 4-pin frame adds {result.wrapper_luts} LUTs, "
         f"{result.wrapper_ffs} FFs)"
     )
     print(
@@ -79,6 +93,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         + ")",
     )  # fmt: skip
     p.add_argument("--seed", type=int, default=1, help="nextpnr seed (default: 1)")
+    p.add_argument(
+        "--wrapper", choices=("axi-lite", "wishbone"),
+        help="the core behind this bus wrapper, its scratchpad and program in block RAM",
+    )  # fmt: skip
+    p.add_argument("--data-words", type=int, metavar="N",
+                   help="--wrapper: scratchpad words (default: 4096)")  # fmt: skip
+    p.add_argument("--program-instrs", type=int, metavar="N",
+                   help="--wrapper: program memory instructions (default: 1024)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_config(p)
     p.set_defaults(func=_cmd_fpga)

@@ -49,6 +49,17 @@ iCE40 logic cells, each a LUT4 and a flip-flop).
 A design too large for the device fails with a one-line ``ValueError`` that gives the counts
 (nextpnr's packer measures them). A missing tool is a ``ValueError`` too.
 
+The bus-attached core
+---------------------
+With ``bus="axi-lite"`` or ``"wishbone"`` the design is the core behind that bus wrapper
+(:mod:`lutsim.hw.accelerator`) with a ``data_words``-word scratchpad and a
+``program_instrs``-instruction program memory, in the same 4-pin frame (its ports in place of
+the core's). The memories map to block RAM (ECP5 ``DP16KD``, iCE40 ``SB_RAM40_4K``, counted in
+``utilization``); ``luts``, ``ffs`` and ``carry_cells`` are then the wrapped core's. Before
+anything runs, :func:`check_memory_fit` refuses memories that need more block RAMs than the
+device has (:func:`memory_blocks`: 512 x 36-bit ECP5 blocks, 256 x 16-bit iCE40 blocks; one
+column of blocks per 32-bit scratchpad bank, two per 64-bit program word).
+
 Cache
 -----
 In :func:`cache_root` (``$LUTSIM_CACHE/fpga``, else ``~/.cache/lutsim/fpga``), each file
@@ -98,8 +109,10 @@ __all__ = [
     "FpgaResult",
     "cache_root",
     "check_clock",
+    "check_memory_fit",
     "check_seed",
     "find_device",
+    "memory_blocks",
     "run_fpga",
     "wrapper_verilog",
 ]
@@ -149,6 +162,15 @@ LOGIC_SITE = {"ecp5": "TRELLIS_COMB", "ice40": "ICESTORM_LC"}
 
 SEED_MAX = 2**31 - 1
 
+# fmt: off
+BLOCK_RAMS = {  # block RAMs of each device (vendor data sheets; nextpnr reports the same)
+    "ecp5":  {"12k": 32, "25k": 56, "45k": 108, "85k": 208},
+    "ice40": {"lp384": 0, "hx1k": 16, "hx8k": 32, "up5k": 30},
+}
+BLOCK_RAM_SITE = {"ecp5": "DP16KD", "ice40": "ICESTORM_RAM"}
+BLOCK_RAM_SHAPE = {"ecp5": (512, 36), "ice40": (256, 16)}  # (depth, width) used per block
+# fmt: on
+
 
 @dataclass(frozen=True)
 class FpgaResult:
@@ -180,6 +202,9 @@ class FpgaResult:
     pnr_seconds: float
     provenance: dict[str, Any]
     cached: bool = False
+    bus: str | None = None  # the core behind this bus wrapper (None: the bare core)
+    data_words: int | None = None
+    program_instrs: int | None = None
 
     @property
     def meets_clock(self) -> bool:
@@ -215,6 +240,56 @@ def check_seed(seed: int) -> int:
     return seed
 
 
+def memory_blocks(family: str, cfg: CoreConfig, data_words: int, program_instrs: int) -> int:
+    """Block RAMs of a bus wrapper's memories: ``bus_words`` banks of ``data_words / bus_words``
+    32-bit words and ``program_instrs`` 64-bit words, each in blocks of
+    :data:`BLOCK_RAM_SHAPE`."""
+    depth, width = BLOCK_RAM_SHAPE[family]
+
+    def blocks(words: int, bits: int) -> int:
+        return -(-bits // width) * -(-words // depth)
+
+    banks = cfg.bus_words * blocks(data_words // cfg.bus_words, 32)
+    return banks + blocks(program_instrs, 64)
+
+
+def check_memory_fit(dev: Device, cfg: CoreConfig, data_words: int, program_instrs: int) -> None:
+    """Refuse a scratchpad and program memory that need more block RAMs than ``dev`` has."""
+    need = memory_blocks(dev.family, cfg, data_words, program_instrs)
+    have = BLOCK_RAMS[dev.family][dev.name]
+    if need > have:
+        raise ValueError(
+            f"the scratchpad ({data_words} words) and program memory ({program_instrs} "
+            f"instructions) need {need} block RAMs; {dev.part} has {have}"
+        )
+
+
+def bus_ports(component) -> list[tuple[str, str, int, str]]:
+    """``(direction, name, width, meaning)`` of a bus wrapper's ports, clock and reset first
+    (the rows of :func:`lutsim.hw.export.ports`)."""
+    from amaranth.hdl import Shape
+
+    rows = [("input", "clk", 1, "clock"), ("input", "rst", 1, "synchronous reset")]
+    for name, member in component.signature.members.items():
+        way = "input" if member.flow.name == "In" else "output"
+        rows.append((way, name, Shape.cast(member.shape).width, ""))
+    return rows
+
+
+def _bus_design(cfg: CoreConfig, bus: str, data_words: int, program_instrs: int):
+    """Verilog of the bus-wrapped core as module :data:`CORE`, and its port rows."""
+    from lutsim.hw import vlbuild
+    from lutsim.hw.axi_lite import AxiLiteLut
+    from lutsim.hw.wishbone import WishboneLut
+
+    buses = {"axi-lite": AxiLiteLut, "wishbone": WishboneLut}
+    if bus not in buses:
+        raise ValueError(f"wrapper must be one of {', '.join(buses)}, not {bus!r}")
+    component = buses[bus](cfg, data_words, program_instrs)
+    rows = bus_ports(component)
+    return vlbuild.verilog_of(component, CORE), rows
+
+
 # ---- the flow ---------------------------------------------------------------------------------
 def run_fpga(
     cfg: CoreConfig,
@@ -224,14 +299,37 @@ def run_fpga(
     clock_mhz: float | None = None,
     seed: int = 1,
     cache_dir: str | os.PathLike | None = None,
+    bus: str | None = None,
+    data_words: int | None = None,
+    program_instrs: int | None = None,
 ) -> FpgaResult:
     """Synthesize, place and route ``cfg`` on ``device`` of ``family`` (or take the result
-    from the cache ``cache_dir``, default :func:`cache_root`); see the module docstring."""
+    from the cache ``cache_dir``, default :func:`cache_root`); see the module docstring. With
+    ``bus``, the core behind that bus wrapper with its memories (default sizes: those of
+    :mod:`lutsim.hw.accelerator`)."""
     dev = find_device(family, device)
     clock_mhz = check_clock(DEFAULT_CLOCK_MHZ[family] if clock_mhz is None else clock_mhz)
     seed = check_seed(seed)
+    rows = None
+    if bus is not None:
+        from lutsim.hw.accelerator import (
+            DEFAULT_DATA_WORDS,
+            DEFAULT_PROGRAM_INSTRS,
+            check_wrapper,
+        )
+
+        data_words = DEFAULT_DATA_WORDS if data_words is None else data_words
+        program_instrs = DEFAULT_PROGRAM_INSTRS if program_instrs is None else program_instrs
+        check_wrapper(cfg, data_words, program_instrs)
+        check_memory_fit(dev, cfg, data_words, program_instrs)
+    elif data_words is not None or program_instrs is not None:
+        raise ValueError("scratchpad and program sizes need a bus wrapper")
     yosys, nextpnr = _tool(YOSYS), _tool(NEXTPNR[family])
-    design = export.export_verilog(cfg, CORE) + wrapper_verilog(cfg)
+    if bus is None:
+        design = export.export_verilog(cfg, CORE) + wrapper_verilog(cfg)
+    else:
+        core_verilog, rows = _bus_design(cfg, bus, data_words, program_instrs)
+        design = core_verilog + wrapper_verilog(cfg, rows)
     root = cache_root(cache_dir)
     synth_key = _key(flow=FLOW_VERSION, verilog=design, family=family, yosys=python_version(YOSYS))
     pnr_key = _key(
@@ -243,7 +341,7 @@ def run_fpga(
         if result_path.exists():
             return FpgaResult(**{**json.loads(result_path.read_text()), "cached": True})
         with _locked(root, f"synth-{synth_key}"):
-            synth = _synthesize(yosys, cfg, design, family, root, synth_key)
+            synth = _synthesize(yosys, cfg, design, family, root, synth_key, rows)
         with tempfile.TemporaryDirectory(prefix="lutsim-fpga-") as tmp:
             netlist = Path(tmp) / "netlist.json"
             netlist.write_bytes(gzip.decompress((root / f"synth-{synth_key}.json.gz").read_bytes()))
@@ -251,16 +349,21 @@ def run_fpga(
             report = _place_and_route(nextpnr, dev, netlist, clock_mhz, seed)
             pnr_seconds = time.perf_counter() - started
         result = _result(cfg, dev, synth, report, clock_mhz, seed, pnr_seconds)
+        if bus is not None:
+            result = dataclasses.replace(
+                result, bus=bus, data_words=data_words, program_instrs=program_instrs
+            )
         fields = dataclasses.asdict(result)
         del fields["cached"]
         atomic_write_text(result_path, json.dumps(fields, indent=1) + "\n")
     return result
 
 
-def wrapper_verilog(cfg: CoreConfig) -> str:
-    """Verilog of ``fpga_top``: the core's ports behind a scan-in shift register and a
-    registered XOR tree (see the module docstring)."""
-    rows = export.ports(cfg)
+def wrapper_verilog(cfg: CoreConfig, rows=None) -> str:
+    """Verilog of ``fpga_top``: the core's ports (or the port ``rows`` of a bus wrapper, see
+    :func:`bus_ports`) behind a scan-in shift register and a registered XOR tree (see the
+    module docstring)."""
+    rows = export.ports(cfg) if rows is None else rows
     inputs = [(name, width) for way, name, width, _ in rows if way == "input"][2:]  # clk, rst
     outputs = [(name, width) for way, name, width, _ in rows if way == "output"]
     n_in, n_out = sum(w for _, w in inputs), sum(w for _, w in outputs)
@@ -299,16 +402,16 @@ def wrapper_verilog(cfg: CoreConfig) -> str:
     return "\n".join(lines)
 
 
-def _blackbox_verilog(cfg: CoreConfig) -> str:
+def _blackbox_verilog(cfg: CoreConfig, rows=None) -> str:
     """The core's ports without its logic: the wrapper's cells alone are synthesized."""
-    rows = export.ports(cfg)
+    rows = export.ports(cfg) if rows is None else rows
     decls = [f"  {way} {f'[{w - 1}:0] ' if w > 1 else ''}{name};" for way, name, w, _ in rows]
     names = ", ".join(name for _, name, _, _ in rows)
     return f"(* blackbox *)\nmodule {CORE}({names});\n" + "\n".join(decls) + "\nendmodule\n"
 
 
 def _synthesize(
-    yosys: str, cfg: CoreConfig, design: str, family: str, root: Path, key: str
+    yosys: str, cfg: CoreConfig, design: str, family: str, root: Path, key: str, rows=None
 ) -> dict[str, Any]:
     """Cell counts of the design and the wrapper, and the synthesis time; the netlist is left
     in the cache as ``synth-<key>.json.gz``."""
@@ -318,7 +421,7 @@ def _synthesize(
     with tempfile.TemporaryDirectory(prefix="lutsim-yosys-") as tmp:
         work = Path(tmp)
         (work / "design.v").write_text(design)
-        (work / "wrapper.v").write_text(_blackbox_verilog(cfg) + wrapper_verilog(cfg))
+        (work / "wrapper.v").write_text(_blackbox_verilog(cfg, rows) + wrapper_verilog(cfg, rows))
         script = (
             f"read_verilog design.v; synth_{family} -top {TOP} -json netlist.json; "
             "tee -q -o design.stat stat -json; design -reset; "

@@ -223,3 +223,84 @@ def test_wrapper_connects_every_port():
 def test_full_size(family, cfg, cache):
     result = fpga.run_fpga(cfg, family, cache_dir=cache / "fpga")
     check_plausible(result, cfg)
+
+
+# ---- the bus-attached core -------------------------------------------------------------------
+WRAPPED = {"data_words": 256, "program_instrs": 64}
+
+
+def frame_cells(rows) -> tuple[int, int]:
+    """:func:`wrapper_cells` for the port rows of a bus wrapper."""
+    inputs = sum(width for way, _, width, _ in rows if way == "input") - 2
+    width, groups, luts = sum(width for way, _, width, _ in rows if way == "output"), 0, 0
+    while width > 1:
+        groups += -(-width // 4)
+        luts += width // 4 + (width % 4 > 1)
+        width = -(-width // 4)
+    return luts, inputs + 1 + groups
+
+
+@pytest.fixture(scope="session")
+def wrapped_ice40(cache) -> fpga.FpgaResult:
+    return fpga.run_fpga(SMALL, "ice40", bus="wishbone", cache_dir=cache / "fpga", **WRAPPED)
+
+
+def test_wrapped_core_memories_are_block_ram(wrapped_ice40, cache):
+    from lutsim.hw.axi_lite import AxiLiteLut
+    from lutsim.hw.wishbone import WishboneLut
+
+    ecp5 = fpga.run_fpga(SMALL, device="25k", bus="axi-lite", cache_dir=cache / "fpga", **WRAPPED)
+    for result, cls in ((wrapped_ice40, WishboneLut), (ecp5, AxiLiteLut)):
+        site = fpga.BLOCK_RAM_SITE[result.family]
+        blocks = fpga.memory_blocks(result.family, SMALL, **WRAPPED)
+        assert result.utilization[site][0] == blocks, f"{result.family}: {result.utilization}"
+        component = cls(SMALL, **WRAPPED)
+        rows = fpga.bus_ports(component)
+        component._MustUse__silence = True
+        assert (result.wrapper_luts, result.wrapper_ffs) == frame_cells(rows)
+        assert result.ffs >= register_bits(SMALL) + 32, "the core's registers and CYCLES"
+        assert (result.bus, result.data_words, result.program_instrs) == (
+            {"ice40": "wishbone", "ecp5": "axi-lite"}[result.family],
+            256,
+            64,
+        )
+        assert result.fmax_mhz > 0 and result.utilization[site][1] == fpga.BLOCK_RAMS[
+            result.family][result.device]  # fmt: skip
+
+
+def test_cli_wrapped_core(wrapped_ice40, cache):
+    args = ["--family=ice40", "--wrapper=wishbone", "--data-words=256", "--program-instrs=64"]
+    done = run(cache, *args, *SMALL_SETS)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1] == (
+        "wishbone wrapper: 256-word scratchpad and 64-instruction program memory in 6 block RAMs"
+    )
+    assert lines[2].startswith(f"LUTs {wrapped_ice40.luts}  FFs {wrapped_ice40.ffs}  ")
+    assert "(the core with its wishbone wrapper; the 4-pin frame adds" in lines[2]
+
+
+def test_memory_blocks():
+    default = load_config("m2n64k4")
+    assert fpga.memory_blocks("ecp5", default, 4096, 1024) == 8 * 1 + 2 * 2
+    assert fpga.memory_blocks("ice40", default, 4096, 1024) == 8 * 2 * 2 + 4 * 4
+    assert fpga.memory_blocks("ice40", SMALL, 256, 64) == 2 * 1 + 4 * 1
+
+
+def test_scratchpad_that_does_not_fit_is_refused_before_synthesis(tmp_path):
+    done = run(tmp_path, "--family", "ice40", "--device", "hx1k", "--wrapper", "axi-lite",
+               *SMALL_SETS)  # fmt: skip
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        "lutsim: error: the scratchpad (4096 words) and program memory (1024 instructions) "
+        "need 48 block RAMs; iCE40HX1K has 16\n"
+    )
+    assert not (tmp_path / "fpga").exists() or list((tmp_path / "fpga").iterdir()) == []
+    done = run(tmp_path, "--data-words", "256", *SMALL_SETS)
+    assert (done.returncode, done.stderr) == (
+        2, "lutsim: error: --data-words and --program-instrs need --wrapper\n"
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=r"^scratchpad and program sizes need a bus wrapper$"):
+        fpga.run_fpga(SMALL, data_words=256)
+    with pytest.raises(ValueError, match=r"^wrapper must be one of axi-lite, wishbone, not 'apb'$"):
+        fpga.run_fpga(SMALL, bus="apb", cache_dir=tmp_path)
