@@ -2,9 +2,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from lutsim.compiler.driver import compile_model
 from lutsim.compiler.model import model_from_dict, preset_names
-from lutsim.compiler.verify import verify
+from lutsim.compiler.verify import _routes, verify
 from lutsim.isa.config import CoreConfig
 
 
@@ -128,3 +131,23 @@ def test_a_wrong_program_is_caught(monkeypatch):
     assert not result.ok and result.residual > 0
     assert {g.name for g in result.gemms if not g.ok} == {
         "layers.0.self_attn.q_proj", "layers.0.self_attn.o_proj"}  # fmt: skip
+
+
+@given(tokens=st.integers(1, 40), experts=st.integers(2, 12), data=st.data())
+@settings(max_examples=40, deadline=None)
+def test_routing_realizes_the_compiled_rows(tokens, experts, data):
+    """Every token gets k different experts and every expert exactly its compiled rows."""
+    top = data.draw(st.integers(1, experts))
+    model = SMALL["qwen3-moe"].replace(num_experts=experts, experts_per_token=top, num_layers=1,
+                                       dense_layers=())  # fmt: skip
+    weights = data.draw(st.lists(st.integers(0, 5), min_size=experts, max_size=experts))
+    shares = [w / sum(weights) for w in weights] if sum(weights) else []
+    if shares and max(shares) <= 1 / top:
+        model = model.replace(expert_load=(tuple(shares),))
+    compiled = compile_model(model, "w2", tokens=tokens)
+    (route,) = _routes(compiled, tokens).values()
+    assert route.picks.shape == (tokens, top)
+    assert all(len(set(row)) == top for row in route.picks.tolist())
+    rows = {g.expert: g.rows for g in compiled.gemms() if g.expert is not None}
+    for e in range(experts):
+        assert len(route.tokens[e]) == rows.get(e, 0) == int((route.picks == e).sum())
