@@ -375,3 +375,28 @@ def test_moe_safetensors_by_module_names(tmp_path):
     assert names == [f"layers.0.block_sparse_moe.experts.{e}.{w}" for e in (0, 1)
                      for w in ("w1", "w3", "w2")]  # fmt: skip
     assert all(c.ok and c.dot_mismatches == 0 for c in checks)
+
+
+def test_extreme_codes_scales_and_activations():
+    """Corner cases: every code at its extreme, zero points past the codes (GPTQ stores 15 for
+    z = 16), the largest fp16 scale, and activations at the ends of the INT8 range."""
+    from lutsim.compiler.checkpoint import gptq_weight
+
+    n, k = 64, 128
+    cfg = load_config().replace(weight_bits=4)
+    a = np.where(np.arange(k) % 2, 127.0, -128.0)[None, :].repeat(2, axis=0)
+    a[1] = -128.0
+    for code, stored in ((15, 15), (0, 15), (15, 0), (0, 0)):
+        qweight = pack_int32(np.full((k, n), code), 4, axis=0)
+        qzeros = pack_int32(np.full((k // 32, n), stored), 4, axis=1)
+        scales = np.full((k // 32, n), 65504.0, dtype=np.float16)
+        w = gptq_weight("x", qweight, qzeros, scales, None, (n, k))
+        check = check_layer(cfg, "x", w, a)
+        assert check.ok and check.dot_mismatches == 0 and check.residual == 0, (code, stored)
+    raw = np.zeros((n, k // 32, 34), dtype=np.uint8)
+    raw[..., :2] = np.array([65504.0], dtype=np.float16).view(np.uint8)
+    raw[..., 2:] = np.where(np.arange(32) % 2, 127, -128).astype(np.int8).view(np.uint8)
+    w = gguf_weight("x", "Q8_0", raw.reshape(n, -1), (n, k))
+    assert w.codes.min() == 0 and w.codes.max() == 15
+    check = check_layer(cfg, "x", w, a)
+    assert check.ok and check.residual == 0 and check.gguf_residual == 0
