@@ -232,11 +232,12 @@ def _weights(args: argparse.Namespace) -> int:
             f"--quant {args.quant} disagrees with the checkpoint's "
             f"{'ternary' if core.ternary else f'{core.weight_bits}-bit'} weights"
         )
-    sizes = {w.codes.shape[1] // w.chunks for w in weights.values()}
-    group = sizes.pop() if len(sizes) == 1 and all(
-        w.gather is None for w in weights.values()) else None  # fmt: skip
-    quant = QuantSpec(core.weight_bits, core.ternary, group if group and group < shapes.gemms()[
-        0].k else None, core.act_format, core.table_format == "int8")  # fmt: skip
+    # the compiled summary's group size: the checkpoint's, where every layer keeps its K
+    sizes = {w.codes.shape[1] // w.chunks if w.chunks > 1 else None for w in weights.values()}
+    same_k = all(w.codes.shape == w.reference.shape for w in weights.values())
+    group = sizes.pop() if len(sizes) == 1 and same_k else None
+    quant = QuantSpec(core.weight_bits, core.ternary, group, core.act_format,
+                      core.table_format == "int8")  # fmt: skip
     formats: dict[str, dict] = {}
     for w in weights.values():
         entry = formats.setdefault(w.format, {"tensors": 0, "chunk": set(), "note": w.note})
