@@ -43,10 +43,21 @@ presets with FP16 or BF16 activations, W8 on the INT8 and FP8 presets), with no 
 
 Costs under load (:class:`GpuCosts`, one per GPU in :data:`GPU_COSTS`; each value names its
 source, and the fitted ones the measurements they were fitted to) turn the throughput model into
-times comparable with measured kernels: a fixed time per kernel (launch, prologue and epilogue
-that the cycle model does not count), the DRAM latency of the first tiles, the sustained fraction
-of the DRAM bandwidth, and the sustained issue rate of the tensor cores under load. ``sustained=
-False`` in :func:`machine` gives the ideal machine (peak rates, no fixed time).
+times comparable with measured kernels: a fixed time per kernel (prologue, epilogue and tail
+that the cycle model does not count), the DRAM latency every pipeline step waits for, the
+sustained fraction of the DRAM bandwidth, the sustained issue rate of the tensor cores under
+load, and the host's launch (only to compare with per-call measurements). ``sustained=False``
+in :func:`machine` gives the ideal machine (peak rates, no fixed time).
+
+==================== ======= ======= ==========================================================
+cost                 A100    H100    source
+==================== ======= ======= ==========================================================
+fixed time / kernel  3.26 us 3.26 us fitted: H100 kernel-timed calibration rows (A100: carried)
+DRAM latency         370 ns  370 ns  pointer chase, H100 PCIe (gpu-benches; A100: carried)
+DRAM sustained       0.95    0.95    STREAM-like read, H100 PCIe (gpu-benches; carried over)
+issue rate sustained 0.92    0.84    fitted: calibration rows
+host launch / call   5.26 us 4.97 us fitted: per-call calibration rows (not in kernel times)
+==================== ======= ======= ==========================================================
 """
 
 from __future__ import annotations
