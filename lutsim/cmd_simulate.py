@@ -61,6 +61,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         wbits=_wbits(args.wbits), act=args.act, regs=args.regs, table_format=args.table_format,
         mode=args.mode, precompute=args.precompute, tiling=_tiling(args.tile),
         freq_mhz=args.clock_mhz, max_slots=args.max_slots, sustained=not args.ideal,
+        rows_resident=args.rows_resident,
     )  # fmt: skip
     if args.json:
         print(json.dumps(run.to_dict()))
@@ -128,6 +129,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--max-slots", type=int, default=DETAILED_SLOTS,
         help=f"detailed mode: refuse more tensor-core issue slots (default: {DETAILED_SLOTS})",
+    )  # fmt: skip
+    p.add_argument(
+        "--rows-resident", action="store_true",
+        help="let kernels keep each CTA's tables in shared memory across an N loop of column "
+        "tiles (they cross L2 once per CTA)",
     )  # fmt: skip
     p.add_argument("--list-presets", action="store_true", help="list the GPU presets and exit")
     p.add_argument("--json", action="store_true", help="print one JSON object")

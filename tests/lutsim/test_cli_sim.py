@@ -83,6 +83,17 @@ def test_simulate_text(tmp_path):
     assert lines[10].startswith("actions: ") and "lut.lookup" in lines[10]
 
 
+def test_simulate_ideal_and_resident_rows(tmp_path):
+    args = ["simulate", "--preset", "A100-LUT-8X", "--gemm", "1024,3200,3200", "--wbits", "1.58",
+            "--act", "int8", "--json"]  # fmt: skip
+    ideal = json.loads(ok(run(tmp_path, *args, "--ideal")))
+    kept = json.loads(ok(run(tmp_path, *args, "--rows-resident")))
+    assert ideal["kernels"][-1]["fixed_cycles"] == 0
+    direct = gpu.simulate("A100-LUT-8X", 1024, 3200, 3200, wbits=1.58, act="int8",
+                          rows_resident=True)  # fmt: skip
+    assert kept["cycles"] == direct.cycles and kept["tiling"] == direct.tiling.to_dict()
+
+
 def test_simulate_dense_baselines(tmp_path):
     for preset, wbits, act in (("H100-FP16", "16", "fp16"), ("H100-FP16", "16", "bf16"),
                                ("A100-INT8", "8", "int8"), ("H100-FP8", "8", "e4m3")):  # fmt: skip
