@@ -266,7 +266,7 @@ class LutAccelerator(wiring.Component):
                     with m.Elif(wdata[0]):
                         m.d.comb += start.eq(1)
                 with m.Case(REGISTERS["STATUS"]):
-                    with m.If(wdata[1]):
+                    with m.If(wdata[1] & ~finished):  # a run ending now keeps its DONE
                         m.d.sync += done.eq(0)
                     with m.If(wdata[3]):
                         m.d.sync += refused.eq(0)

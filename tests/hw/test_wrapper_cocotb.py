@@ -124,3 +124,14 @@ def test_wrapper_under_cocotb(tmp_path, name):
         tmp_path, bus, cfg, data_words, program_instrs, ALL_TESTS, seed=len(name),
         gemms=[(2, cfg.n, 64, None), (3, 2 * cfg.n - 1, 96, 32)], programs=6, length=40,
     )  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bus", TOPS)
+def test_full_size_core_under_cocotb(tmp_path, bus):
+    """The default M2N64K4 core with the default memories (a build of a few minutes)."""
+    cfg = CoreConfig()
+    run_cocotb(
+        tmp_path, bus, cfg, 4096, 1024, ALL_TESTS, seed=5,
+        gemms=[(4, 96, 256, None), (2, 64, 384, 128)], programs=4, length=40,
+    )  # fmt: skip
