@@ -37,7 +37,7 @@ from amaranth.lib.wiring import In, Out
 
 from lutsim.isa.config import CoreConfig
 
-from .accelerator import DEFAULT_DATA_WORDS, DEFAULT_PROGRAM_INSTRS, LutAccelerator
+from .accelerator import DEFAULT_DATA_WORDS, DEFAULT_PROGRAM_INSTRS, LutAccelerator, check_wrapper
 
 __all__ = ["AxiLiteLut"]
 
@@ -52,6 +52,7 @@ class AxiLiteLut(wiring.Component):
         data_words: int = DEFAULT_DATA_WORDS,
         program_instrs: int = DEFAULT_PROGRAM_INSTRS,
     ):
+        check_wrapper(cfg, data_words, program_instrs)  # before anything is built
         self.accelerator = LutAccelerator(cfg, data_words, program_instrs)
         self.cfg = cfg
         self.addr_bits = self.accelerator.addr_bits

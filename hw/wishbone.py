@@ -37,7 +37,13 @@ from amaranth.lib.wiring import In, Out
 
 from lutsim.isa.config import CoreConfig
 
-from .accelerator import DEFAULT_DATA_WORDS, DEFAULT_PROGRAM_INSTRS, RESP_OKAY, LutAccelerator
+from .accelerator import (
+    DEFAULT_DATA_WORDS,
+    DEFAULT_PROGRAM_INSTRS,
+    RESP_OKAY,
+    LutAccelerator,
+    check_wrapper,
+)
 
 __all__ = ["WishboneLut"]
 
@@ -52,6 +58,7 @@ class WishboneLut(wiring.Component):
         data_words: int = DEFAULT_DATA_WORDS,
         program_instrs: int = DEFAULT_PROGRAM_INSTRS,
     ):
+        check_wrapper(cfg, data_words, program_instrs)  # before anything is built
         self.accelerator = LutAccelerator(cfg, data_words, program_instrs)
         self.cfg = cfg
         self.addr_bits = self.accelerator.addr_bits

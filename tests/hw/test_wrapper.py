@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The bus wrappers in Amaranth's simulator: the scratchpad's beats, the driver's GEMMs on both
 buses bit-exact and in the contract's cycles, the interrupt's timing, the address map's errors,
 and the parameter checks (the Verilated wrappers under cocotb: test_wrapper_cocotb.py)."""
