@@ -134,7 +134,8 @@ class LutAccelerator(wiring.Component):
 
     Members: ``i_bus_valid`` In(1), ``i_bus_write`` In(1), ``i_bus_addr`` In(address bits - 2),
     ``i_bus_wdata`` In(32), ``i_bus_strb`` In(4), ``o_bus_ack`` Out(1), ``o_bus_resp`` Out(2),
-    ``o_bus_rdata`` Out(32), ``o_irq`` Out(1). ``addr_bits`` is the width of a byte address.
+    ``o_bus_rdata`` Out(32), ``o_irq`` Out(1), ``o_busy`` Out(1) (STATUS.BUSY). ``addr_bits`` is
+    the width of a byte address.
     """
 
     def __init__(
@@ -160,6 +161,7 @@ class LutAccelerator(wiring.Component):
                 "o_bus_resp": Out(2),
                 "o_bus_rdata": Out(32),
                 "o_irq": Out(1),
+                "o_busy": Out(1),
             }
         )
 
@@ -192,6 +194,7 @@ class LutAccelerator(wiring.Component):
             core.i_instr.eq(fetch.o_instr),
             fetch.i_instr_ready.eq(core.o_instr_ready),
             self.o_irq.eq(done & irq_en),
+            self.o_busy.eq(running),
         ]
 
         # ---- the core's memory port: every beat answered in the cycle it is asked for --------

@@ -10,6 +10,7 @@ transport                        talks to
 :class:`CocotbAxiLiteTransport`  the Verilated AXI4-Lite wrapper through ``cocotbext-axi``
 :class:`CocotbWishboneTransport` the Verilated Wishbone wrapper (a Wishbone B4 classic master)
 :class:`RemoteClientTransport`   a board, through a LiteX ``RemoteClient`` (UART or Etherbone)
+:class:`SerialTransport`         a board built by ``lutsim fpga --board``: its UART bridge
 ================================ ==============================================================
 
 The transport methods are coroutines (cocotb and Amaranth testbenches are); a blocking link is
@@ -61,6 +62,7 @@ __all__ = [
     "CocotbWishboneTransport",
     "LutDevice",
     "RemoteClientTransport",
+    "SerialTransport",
     "TileRun",
     "Transport",
     "run_gemm",
@@ -336,6 +338,38 @@ class CocotbWishboneTransport:
         if err:
             raise BusError(write, addr, "ERR")
         return data
+
+
+class SerialTransport:
+    """The UART bridge of :mod:`lutsim.hw.uart_bridge` (``lutsim fpga --board``) over a serial
+    port: any object with ``write(bytes)`` and ``read(n) -> bytes``, e.g. ``serial.Serial(
+    "/dev/ttyUSB0", 115200, timeout=1)`` from pyserial."""
+
+    def __init__(self, port):
+        self.port = port
+
+    async def exchange(self, request: bytes, count: int) -> bytes:
+        """Send ``request``, return the ``count`` bytes of the reply (a simulation overrides
+        this to drive the serial line)."""
+        self.port.write(request)
+        return self.port.read(count)
+
+    async def _transfer(self, write: bool, addr: int, request: bytes, count: int) -> bytes:
+        reply = await self.exchange(request, count)
+        if len(reply) != count:
+            raise RuntimeError(f"the UART bridge answered {len(reply)} of {count} bytes")
+        if reply[0]:
+            raise BusError(write, addr, RESPONSES.get(reply[0], f"response {reply[0]}"))
+        return reply
+
+    async def read(self, addr: int) -> int:
+        request = bytes([0x02]) + addr.to_bytes(4, "little")
+        reply = await self._transfer(False, addr, request, 5)
+        return int.from_bytes(reply[1:], "little")
+
+    async def write(self, addr: int, value: int) -> None:
+        request = bytes([0x01]) + addr.to_bytes(4, "little") + value.to_bytes(4, "little")
+        await self._transfer(True, addr, request, 1)
 
 
 class RemoteClientTransport:
