@@ -84,6 +84,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lutsim.isa._io import not_regular
+from lutsim.isa.config import _strict_yaml_loader
+
 __all__ = [
     "FAMILIES",
     "MODELS_DIR",
@@ -515,8 +518,25 @@ def _mlp(label: str, name: str, family: Family, data: dict) -> str:
     return table[data[key]]
 
 
+MAX_LAYERS = 10_000
+"""The most layers a model may have: the compiler builds every layer's operators, so a mistyped
+config of 10^9 layers is refused up front instead of filling memory."""
+MAX_EXPERTS = 100_000
+"""The most experts per MoE layer, for the same reason."""
+
+
 def _validate(label: str, model: ModelConfig) -> ModelConfig:
     """Consistency of a model's sizes (shared by config.json files and descriptions)."""
+    if model.num_layers > MAX_LAYERS:
+        raise ValueError(
+            f"{label}: {model.num_layers} layers is more than the compiler's limit of "
+            f"{MAX_LAYERS:,} (published models have a few hundred at most)"
+        )
+    if model.num_experts > MAX_EXPERTS:
+        raise ValueError(
+            f"{label}: {model.num_experts} experts is more than the compiler's limit of "
+            f"{MAX_EXPERTS:,}"
+        )
     heads, kv = model.num_heads, model.num_kv_heads
     if heads % kv:
         raise ValueError(
@@ -699,6 +719,8 @@ def with_expert_load(model: ModelConfig, data: Any, label: str) -> ModelConfig:
 
 # ---- files ------------------------------------------------------------------------------------
 def _read_text(path: Path, what: str) -> str:
+    if not_regular(path):
+        raise ValueError(f"cannot read {what} {str(path)[:200]!r}: not a regular file")
     try:
         return path.read_text(encoding="utf-8")
     except OSError as err:
@@ -718,20 +740,36 @@ def read_data(path: Path, label: str, what: str = "model file") -> Any:
         import yaml
 
         try:
-            return yaml.safe_load(text)
+            return yaml.load(text, Loader=_strict_yaml_loader())  # a key given twice is an error
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f" (at line {mark.line + 1}, column {mark.column + 1})" if mark else ""
             problem = getattr(err, "problem", None) or "not YAML"
             raise ValueError(f"{label}: invalid YAML: {problem}{where}") from None
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as err:
+        raise ValueError(f"{label}: invalid JSON: duplicate key {err.args[0]!r}") from None
     except json.JSONDecodeError as err:
         raise ValueError(
             f"{label}: invalid JSON: {err.msg} (at line {err.lineno}, column {err.colno})"
         ) from None
     except RecursionError:
         raise ValueError(f"{label}: invalid JSON: nesting is too deep") from None
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different (as YAML and TOML require)."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise _DuplicateKey(key)
+        data[key] = value
+    return data
 
 
 def _label(path: Path) -> str:

@@ -427,6 +427,28 @@ class _Forward:
 
 
 # ---- verify --------------------------------------------------------------------------------
+BYTES_PER_PARAMETER = 32
+"""Memory per weight element :func:`verify` holds (float64 weights, their codes and packed
+images, the passes' dequantized copies): measured 21.5-22.1 bytes at 8.5 and 34 million
+elements (two Llama layers of width 512 and 1024), rounded up for the estimate."""
+FIXED_BYTES = 256 << 20
+"""Memory :func:`verify` needs besides the weights (the interpreter, numpy, the IR)."""
+
+
+def estimate_bytes(compiled: CompiledModel) -> int:
+    """An upper estimate of the memory :func:`verify` needs for a compiled model's shapes: every
+    LUT GEMM's weights, the embedding, the LM head and the routers, at
+    :data:`BYTES_PER_PARAMETER` each, plus :data:`FIXED_BYTES`."""
+    elements = sum(node.n * node.k for node in compiled.gemms())
+    big = ("embed", "lm_head", "router")
+    elements += sum(
+        node.width * (node.depth or 1)
+        for node in compiled.ir.ops
+        if isinstance(node, Op) and node.kind in big
+    )
+    return BYTES_PER_PARAMETER * elements + FIXED_BYTES
+
+
 def verify(
     model: ModelConfig | str,
     quant: QuantSpec | str | None = None,
@@ -434,10 +456,12 @@ def verify(
     tiny: bool = True,
     seed: int = 0,
     tokens: int = 8,
+    max_bytes: int | None = None,
 ) -> VerifyResult:
     """Compile ``model`` (shrunk by :func:`lutsim.compiler.model.tiny` when ``tiny``) with random
     weights, run ``tokens`` random tokens through the compiled programs and through the
-    reference, and compare the logits (see the module docstring)."""
+    reference, and compare the logits (see the module docstring). ``max_bytes``: refuse, before
+    drawing any weight, a model whose :func:`estimate_bytes` is larger."""
     if not isinstance(model, ModelConfig):
         model = load_model(model)
     if quant is None:
@@ -450,6 +474,13 @@ def verify(
         if quant.group_size is not None and quant.group_size > TINY_GROUP:
             quant = dataclasses.replace(quant, group_size=TINY_GROUP)
     shapes = compile_model(model, quant, core, tokens=tokens)
+    need = estimate_bytes(shapes)
+    if max_bytes is not None and need > max_bytes:
+        hint = "" if tiny else "add --tiny to verify a shrunk model (seconds), or "
+        raise ValueError(
+            f"verifying {model.name} needs about {need / 2**30:.1f} GiB of memory, more than the "
+            f"budget of {max_bytes / 2**30:.1f} GiB; {hint}raise --max-memory"
+        )
     params = random_params(shapes, seed)
     weights = {g.name: params[g.name] for g in shapes.gemms()}
     compiled = compile_model(model, quant, core, tokens=tokens, weights=weights)

@@ -23,7 +23,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_writer", "process_umask", "same_file"]
+__all__ = [
+    "atomic_write_bytes", "atomic_write_text", "atomic_writer", "not_regular", "process_umask",
+    "same_file",
+]  # fmt: skip
 
 
 def process_umask() -> int:
@@ -38,6 +41,16 @@ def process_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def not_regular(path) -> bool:
+    """Whether ``path`` names something that exists and is neither a regular file nor a
+    directory (a FIFO, a device, a socket): reading it could block forever or never end."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False  # missing or unnamable: reading it fails with its own message
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def same_file(a, b) -> bool:

@@ -461,7 +461,11 @@ def write_program(words, path) -> None:
 
 
 def read_program(path) -> list[int]:
-    """Little-endian 64-bit binary file -> words (not decoded)."""
+    """Little-endian 64-bit binary file -> words (not decoded). Only a regular file is read."""
+    from ._io import not_regular
+
+    if not_regular(path):
+        raise ValueError(f"cannot read program file {str(path)[:200]!r}: not a regular file")
     try:
         data = Path(path).read_bytes()
     except OSError as err:

@@ -19,7 +19,7 @@ import argparse
 import json
 import re
 
-from .common import UsageError, add_sets, config, fmt_num, print_table
+from .common import UsageError, add_sets, config, fmt_num, parse_bytes, print_table
 
 
 def _gemm_rows(summary: dict) -> list[tuple[str, ...]]:
@@ -159,8 +159,8 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         if args.tiny:
             raise UsageError("--tiny does not apply to --weights (the checkpoint sets the sizes)")
         return _weights(args)
-    if (args.tiny or args.seed is not None) and not args.verify:
-        raise UsageError("--tiny and --seed apply to --verify")
+    if (args.tiny or args.seed is not None or args.max_memory is not None) and not args.verify:
+        raise UsageError("--tiny, --seed and --max-memory apply to --verify")
     if args.latency and args.verify:
         raise UsageError("--latency and --verify are separate runs; give one of them")
     if args.batch != 1 and not args.latency:
@@ -169,7 +169,10 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     quant = parse_quant(args.quant) if args.quant is not None else default_quant(model)
     cfg = config(args)
     if args.verify:
-        result = verify(model, quant, cfg, tiny=args.tiny, seed=args.seed or 0)
+        from lutsim.isa.gemm import memory_budget_bytes
+
+        budget = memory_budget_bytes() if args.max_memory is None else args.max_memory
+        result = verify(model, quant, cfg, tiny=args.tiny, seed=args.seed or 0, max_bytes=budget)
         if args.json:
             print(json.dumps(result.summary()))
         else:
@@ -305,7 +308,7 @@ def _print_checks(summary: dict, checks, core) -> None:
 
 
 def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
     return int(text)
 
@@ -344,6 +347,11 @@ def register(commands: argparse._SubParsersAction) -> None:
                    help="run random weights and check logits (with --weights: every layer of "
                         "the checkpoint)")  # fmt: skip
     p.add_argument("--tiny", action="store_true", help="--verify a shrunk model (seconds)")
+    p.add_argument(
+        "--max-memory", metavar="SIZE", type=parse_bytes, default=None,
+        help="--verify: refuse a model whose estimated memory exceeds SIZE (e.g. 8G; "
+        "default: half the physical memory)",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, help="--verify: random seed (default: 0)")
     p.add_argument("--latency", metavar="PRESET", action="append", default=[],
                    help="time a forward pass on a GPU preset (repeatable)")  # fmt: skip

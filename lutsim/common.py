@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from lutsim.isa._io import atomic_writer, same_file
+from lutsim.isa._io import atomic_writer, not_regular, same_file
 from lutsim.isa.config import DEFAULT_PRESET, CoreConfig, load_config
 
 
@@ -64,6 +64,8 @@ def config(args: argparse.Namespace) -> CoreConfig:
 
 
 def read_text(path: str, what: str) -> str:
+    if not_regular(path):
+        raise ValueError(f"cannot read {what} file {_cut(path)!r}: not a regular file")
     try:
         return Path(path).read_text(encoding="utf-8")
     except OSError as err:

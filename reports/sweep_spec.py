@@ -91,6 +91,7 @@ from typing import Any
 
 import yaml
 
+from lutsim.isa._io import not_regular
 from lutsim.isa.config import _show, _strict_yaml_loader, config_from_dict
 
 from . import evaluators
@@ -267,6 +268,8 @@ def _one_line(text: Any) -> str:
 def load_spec(path: str | os.PathLike[str]) -> Spec:
     """Read and validate a sweep spec file (see the module docstring)."""
     path = Path(path)
+    if not_regular(path):
+        raise ValueError(f"cannot read sweep spec {str(path)[:200]!r}: not a regular file")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:

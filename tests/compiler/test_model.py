@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from lutsim.compiler.model import (
     FAMILIES,
+    MODELS_DIR,
     describe_from_dict,
     load_model,
     model_from_dict,
@@ -346,3 +347,43 @@ def test_tiny_rule():
         assert small.head_dim == 16
     moe = tiny(load_model("qwen3-30b-a3b"))
     assert (moe.num_experts, moe.experts_per_token, moe.expert_size) == (8, 4, 32)
+
+
+# ---- files that must not be read as they are ----------------------------------------------------
+def _llama(tmp_path, name="config.json", **changes):
+    data = json.loads((MODELS_DIR / "llama2-7b.json").read_text())
+    data.update(changes)
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_absurd_layer_count_is_refused_up_front(tmp_path):
+    path = _llama(tmp_path, num_hidden_layers=10**9)
+    with pytest.raises(ValueError, match=r"^config\.json: 1000000000 layers is more than the "
+                       r"compiler's limit of 10,000 \(published models have a few hundred at most\)$"):  # fmt: skip
+        load_model(path)
+
+
+def test_duplicate_keys_are_refused(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text('{"architectures": ["LlamaForCausalLM"], "hidden_size": 64, "hidden_size": 8}')
+    with pytest.raises(
+        ValueError, match=r"^config\.json: invalid JSON: duplicate key 'hidden_size'$"
+    ):
+        load_model(path)
+    described = tmp_path / "model.yaml"
+    described.write_text("hidden_size: 64\nhidden_size: 8\n")
+    with pytest.raises(ValueError, match=r"^model\.yaml: invalid YAML: duplicate key 'hidden_size' \(at line 2, column 1\)$"):  # fmt: skip
+        load_model(described)
+
+
+def test_fifo_is_not_read(tmp_path):
+    import os
+
+    fifo = tmp_path / "config.json"
+    os.mkfifo(fifo)
+    with pytest.raises(
+        ValueError, match=r"^cannot read model file '.*config\.json': not a regular file$"
+    ):
+        load_model(fifo)

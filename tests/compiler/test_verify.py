@@ -151,3 +151,12 @@ def test_routing_realizes_the_compiled_rows(tokens, experts, data):
     rows = {g.expert: g.rows for g in compiled.gemms() if g.expert is not None}
     for e in range(experts):
         assert len(route.tokens[e]) == rows.get(e, 0) == int((route.picks == e).sum())
+
+
+def test_full_size_verify_is_refused_beyond_the_budget():
+    with pytest.raises(ValueError, match=r"^verifying llama2-7b needs about 197\.\d GiB of memory, "
+                       r"more than the budget of 8\.0 GiB; add --tiny to verify a shrunk model "
+                       r"\(seconds\), or raise --max-memory$"):  # fmt: skip
+        verify("llama2-7b", tiny=False, max_bytes=8 << 30)
+    result = verify("llama2-7b", tiny=True, max_bytes=8 << 30)
+    assert result.ok

@@ -193,7 +193,8 @@ def test_compile_bad_config_json(tmp_path, text, message):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["llama2-7b", "--tiny"], "--tiny and --seed apply to --verify"),
+        (["llama2-7b", "--tiny"], "--tiny, --seed and --max-memory apply to --verify"),
+        (["llama2-7b", "--max-memory", "1G"], "--tiny, --seed and --max-memory apply to --verify"),
         ([], "give a MODEL (a preset, a config.json or a YAML description) or --list"),
         (["llama2-7b", "--list"], "--list takes no MODEL"),
         (["llama2-7b", "--batch", "4"], "--batch applies to --latency"),

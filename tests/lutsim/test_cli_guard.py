@@ -117,3 +117,18 @@ def test_amaranth_size_guard(tmp_path):
         " cycles, more than its limit of 200,000; use --impl rtl (Verilator) or a smaller problem\n"
     )
     assert not (tmp_path / "o.npz").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["asm", "fifo", "-o", "p.bin"], "cannot read assembly file 'fifo': not a regular file"),
+        (["disasm", "fifo"], "cannot read program file 'fifo': not a regular file"),
+        (["disasm", "/dev/zero"], "cannot read program file '/dev/zero': not a regular file"),
+        (["disasm", "--hex", "fifo"], "cannot read hex file 'fifo': not a regular file"),
+        (["sweep", "fifo", "--out", "o"], "cannot read sweep spec 'fifo': not a regular file"),
+    ],
+)  # fmt: skip
+def test_special_files_are_not_read(tmp_path, args, message):
+    os.mkfifo(tmp_path / "fifo")
+    fails(run(tmp_path, *args, timeout=60), 1, message)
