@@ -18,9 +18,14 @@ from .common import UsageError, fmt_num, print_table
 WBITS = ("1", "2", "3", "4", "1.58", "8", "16")
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also takes "²", which ``int`` refuses)."""
+    return text.strip().isascii() and text.strip().isdigit()
+
+
 def _shape(text: str) -> tuple[int, int, int]:
     parts = text.split(",")
-    if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
+    if len(parts) != 3 or not all(_digits(p) for p in parts):
         raise UsageError(f"--gemm takes M,N,K (three positive integers), not {text!r}")
     m, n, k = (int(p) for p in parts)
     return m, n, k
@@ -32,7 +37,7 @@ def _tiling(text: str | None):
     if text is None:
         return None
     parts = text.split(",")
-    if len(parts) not in (6, 7) or not all(p.strip().isdigit() for p in parts):
+    if len(parts) not in (6, 7) or not all(_digits(p) for p in parts):
         raise UsageError(
             "--tile takes WARP_M,WARP_N,WARPS_M,WARPS_N,K_STEP,STAGES[,SPLIT_K] "
             f"(positive integers), not {text!r}"

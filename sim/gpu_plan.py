@@ -201,6 +201,12 @@ class Plan:
             )
         if t.stages < 2:
             raise ValueError(f"a pipeline needs at least 2 stages, not {t.stages}")
+        steps = math.ceil(self.groups / self.step_groups)
+        if t.split_k > steps:
+            raise ValueError(
+                f"split-K {t.split_k} is more than the {steps} K steps of {t.k_step} "
+                f"(K = {self.kp}); at most {steps} splits"
+            )
         regs = self.register_bytes()
         budget = mach.register_bytes_per_tensor_core
         if regs > budget:

@@ -168,3 +168,13 @@ def test_resident_tables_that_do_not_fit_are_one_line_errors():
                r"417792 bytes of shared memory; A100-LUT-8X has 166912 per thread block$")  # fmt: skip
     with pytest.raises(ValueError, match=message):
         Plan(mach, 1024, 3200, 3200, Tiling(16, 256, 2, 2, 16, 4, 1, 2))
+
+
+def test_split_k_beyond_the_k_steps_is_refused():
+    from lutsim.sim.gpu import simulate
+    from lutsim.sim.gpu_plan import Tiling
+
+    with pytest.raises(ValueError, match=r"^split-K 5 is more than the 4 K steps of 64 \(K = 256\); "
+                       r"at most 4 splits$"):  # fmt: skip
+        simulate("A100-LUT-4X", 64, 256, 256, tiling=Tiling(2, 64, 2, 2, 64, 2, 5))
+    assert simulate("A100-LUT-4X", 64, 256, 256, tiling=Tiling(2, 64, 2, 2, 64, 2, 4)).cycles > 0
