@@ -7,12 +7,18 @@ from __future__ import annotations
 import argparse
 import json
 
+from lutsim.isa._io import atomic_write_bytes
 from lutsim.reports import fpga
 
-from .common import UsageError, add_config, config, fmt_num
+from .common import UsageError, add_config, config, fmt_num, writing
 
 
 def _cmd_fpga(args: argparse.Namespace) -> int:
+    if args.board is not None:
+        return _board(args)
+    for flag, value in (("--output", args.output), ("--baud", args.baud)):
+        if value is not None:
+            raise UsageError(f"{flag} needs --board")
     try:
         dev = fpga.find_device(args.family, args.device)
         clock_mhz = fpga.check_clock(
@@ -69,6 +75,50 @@ def _cmd_fpga(args: argparse.Namespace) -> int:
     return 0
 
 
+def _board(args: argparse.Namespace) -> int:
+    """``fpga --board``: a bitstream of the core behind its UART bridge."""
+    if args.wrapper is not None:
+        raise UsageError("--board builds the UART bridge; --wrapper is for --family")
+    try:
+        fpga.find_board(args.board)
+        seed = fpga.check_seed(args.seed)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    _, _, family, _, suffix = fpga.BOARDS[args.board]
+    output = args.output or f"{args.board}.{suffix}"
+    cfg = config(args)
+    result, bits = fpga.run_board(
+        cfg, args.board, baud=args.baud, data_words=args.data_words,
+        program_instrs=args.program_instrs, seed=seed,
+    )  # fmt: skip
+    with writing(output):
+        atomic_write_bytes(output, bits)
+    if args.json:
+        print(json.dumps({**result.to_dict(), "bitstream": output}))
+        return 0
+    print(f"{result.mnemonic} on {args.board} ({result.part}, {family} {result.device})")
+    print(
+        f"UART bridge at {result.baud} baud 8N1; {result.data_words}-word scratchpad and "
+        f"{result.program_instrs}-instruction program memory in {result.block_rams} block RAMs"
+    )
+    print(
+        "utilization: "
+        + "  ".join(
+            f"{site} {used}/{available} ({100 * used / available:.1f}%)"
+            for site, (used, available) in result.utilization.items()
+        )
+    )
+    verdict = "met" if result.meets_clock else "not met"
+    print(
+        f"Fmax {fmt_num(result.fmax_mhz)} MHz  (board clock {fmt_num(result.clock_mhz)} MHz "
+        f"{verdict}; seed {result.seed}, {fpga.ROUTER[family]})"
+    )
+    origin = "cached result; first run: " if result.cached else ""
+    print(f"time: {origin}build {result.build_seconds:.1f} s")
+    print(f"wrote {output} ({result.bitstream_bytes} bytes)")
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``fpga`` subcommand to ``commands``."""
     p = commands.add_parser(
@@ -101,6 +151,13 @@ def register(commands: argparse._SubParsersAction) -> None:
                    help="--wrapper: scratchpad words (default: 4096)")  # fmt: skip
     p.add_argument("--program-instrs", type=int, metavar="N",
                    help="--wrapper: program memory instructions (default: 1024)")  # fmt: skip
+    p.add_argument(
+        "--board", help=f"build a bitstream for a board: {', '.join(fpga.BOARDS)} (the core "
+        "behind a UART bridge; lutsim.driver.SerialTransport talks to it)",
+    )  # fmt: skip
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="--board: the bitstream file (default: BOARD.bit or BOARD.bin)")  # fmt: skip
+    p.add_argument("--baud", type=int, help="--board: UART baud rate (default: 115200)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_config(p)
     p.set_defaults(func=_cmd_fpga)

@@ -573,3 +573,126 @@ def _locked(root: Path, name: str) -> Iterator[None]:
     with open(root / f"{name}.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
+
+
+# ---- boards -----------------------------------------------------------------------------------
+# fmt: off
+BOARDS = {  # name: (amaranth-boards module, platform class, family, device, bitstream suffix)
+    "ulx3s-85f":  ("amaranth_boards.ulx3s", "ULX3S_85F_Platform", "ecp5", "85k", "bit"),
+    "icebreaker": ("amaranth_boards.icebreaker", "ICEBreakerPlatform", "ice40", "up5k", "bin"),
+}
+PACKER = {"ecp5": "yowasp-ecppack", "ice40": "yowasp-icepack"}
+# fmt: on
+
+
+@dataclass(frozen=True)
+class BoardResult:
+    """A bitstream for a board: ``utilization`` maps each kind of site used to ``[used,
+    available]``; ``fmax_mhz`` is nextpnr's for the board clock ``clock_mhz``."""
+
+    board: str
+    mnemonic: str
+    config: dict[str, Any]
+    family: str
+    device: str
+    part: str
+    baud: int
+    data_words: int
+    program_instrs: int
+    utilization: dict[str, list[int]]
+    block_rams: int
+    fmax_mhz: float
+    clock_mhz: float
+    seed: int
+    build_seconds: float
+    bitstream_bytes: int
+    provenance: dict[str, Any]
+    cached: bool = False
+
+    @property
+    def meets_clock(self) -> bool:
+        return self.fmax_mhz >= self.clock_mhz
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "meets_clock": self.meets_clock}
+
+
+def find_board(board: str) -> tuple[str, str, str, str, str]:
+    if board not in BOARDS:
+        raise ValueError(f"board must be one of {', '.join(BOARDS)}, not {board!r}")
+    return BOARDS[board]
+
+
+def run_board(
+    cfg: CoreConfig,
+    board: str,
+    *,
+    baud: int | None = None,
+    data_words: int | None = None,
+    program_instrs: int | None = None,
+    seed: int = 1,
+    cache_dir: str | os.PathLike | None = None,
+) -> tuple[BoardResult, bytes]:
+    """Build a bitstream of the core behind its UART bridge for ``board`` (an
+    ``amaranth-boards`` platform; :mod:`lutsim.hw.board`) and return the result and the
+    bitstream; memories that need more block RAMs than the board's FPGA has are refused first.
+    """
+    import importlib
+
+    from lutsim.hw.accelerator import DEFAULT_DATA_WORDS, DEFAULT_PROGRAM_INSTRS, check_wrapper
+    from lutsim.hw.board import DEFAULT_BAUD, BoardTop
+
+    module, cls, family, name, suffix = find_board(board)
+    dev = find_device(family, name)
+    seed = check_seed(seed)
+    baud = DEFAULT_BAUD if baud is None else baud
+    data_words = DEFAULT_DATA_WORDS if data_words is None else data_words
+    program_instrs = DEFAULT_PROGRAM_INSTRS if program_instrs is None else program_instrs
+    check_wrapper(cfg, data_words, program_instrs)
+    check_memory_fit(dev, cfg, data_words, program_instrs)
+    top = BoardTop(cfg, baud, data_words, program_instrs)
+    tools = {"YOSYS": _tool(YOSYS), f"NEXTPNR_{family.upper()}": _tool(NEXTPNR[family]),
+             PACKER[family].removeprefix("yowasp-").upper(): _tool(PACKER[family])}  # fmt: skip
+    platform = getattr(importlib.import_module(module), cls)()
+    options = ["--report", "report.json", "--seed", str(seed), "--timing-allow-fail",
+               "--router", ROUTER[family]]  # fmt: skip
+    plan = platform.prepare(top, name="lut_board", nextpnr_opts=options)
+    root = cache_root(cache_dir)
+    key = _key(flow=FLOW_VERSION, plan=plan.digest().hex(), tools=[python_version(t) for t in
+               (YOSYS, NEXTPNR[family])])  # fmt: skip
+    result_path, bits_path = root / f"board-{key}.json", root / f"board-{key}.{suffix}"
+    with _locked(root, f"board-{key}"):
+        if result_path.exists() and bits_path.exists():
+            result = BoardResult(**{**json.loads(result_path.read_text()), "cached": True})
+            return result, bits_path.read_bytes()
+        with tempfile.TemporaryDirectory(prefix="lutsim-board-") as tmp:
+            started = time.perf_counter()
+            done = subprocess.run(["sh", f"{plan.script}.sh"], cwd=plan.extract(tmp),
+                                  env={**os.environ, **tools}, capture_output=True, text=True)  # fmt: skip
+            seconds = time.perf_counter() - started
+            work = Path(tmp)
+            if done.returncode != 0:
+                log = "".join(p.read_text() for p in work.glob("lut_board.tim"))
+                errors = re.findall(r"^ERROR: (.*)$", log + done.stdout + done.stderr, re.M)
+                reason = errors[0] if errors else f"exit code {done.returncode}"
+                raise RuntimeError(f"the {board} build failed: {reason}")
+            report = json.loads((work / "report.json").read_text())
+            bits = (work / f"lut_board.{suffix}").read_bytes()
+        used = {site: [u["used"], u["available"]]
+                for site, u in sorted(report["utilization"].items()) if u["used"]}  # fmt: skip
+        clocks = report["fmax"]
+        clock_mhz = platform.default_clk_frequency / 1e6
+        result = BoardResult(
+            board=board, mnemonic=cfg.mnemonic, config=cfg.to_dict(), family=family,
+            device=dev.name, part=dev.part, baud=baud, data_words=data_words,
+            program_instrs=program_instrs, utilization=used,
+            block_rams=used.get(BLOCK_RAM_SITE[family], [0])[0],
+            fmax_mhz=float(min(c["achieved"] for c in clocks.values())), clock_mhz=clock_mhz,
+            seed=seed, build_seconds=round(seconds, 3), bitstream_bytes=len(bits),
+            provenance=provenance(),
+        )  # fmt: skip
+        fields = dataclasses.asdict(result)
+        del fields["cached"]
+        atomic_write_bytes(bits_path, bits)
+        atomic_write_text(result_path, json.dumps(fields, indent=1) + "\n")
+    return result, bits

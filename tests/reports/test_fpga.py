@@ -304,3 +304,65 @@ def test_scratchpad_that_does_not_fit_is_refused_before_synthesis(tmp_path):
         fpga.run_fpga(SMALL, data_words=256)
     with pytest.raises(ValueError, match=r"^wrapper must be one of axi-lite, wishbone, not 'apb'$"):
         fpga.run_fpga(SMALL, bus="apb", cache_dir=tmp_path)
+
+
+# ---- boards ----------------------------------------------------------------------------------
+BOARD_SIZES = {"data_words": 256, "program_instrs": 64}
+
+
+@pytest.fixture(scope="session")
+def icebreaker(cache):
+    return fpga.run_board(SMALL, "icebreaker", cache_dir=cache / "fpga", **BOARD_SIZES)
+
+
+def test_icebreaker_bitstream(icebreaker):
+    result, bits = icebreaker
+    assert result.block_rams == fpga.memory_blocks("ice40", SMALL, **BOARD_SIZES) == 6
+    assert result.utilization["ICESTORM_RAM"] == [6, 30]
+    assert result.utilization["SB_IO"][0] == 5, "clk, UART rx and tx, 2 LEDs"
+    assert (result.part, result.clock_mhz, result.baud) == ("iCE40UP5K", 12.0, 115200)
+    assert result.fmax_mhz > 0 and result.bitstream_bytes == len(bits) > 100_000
+    assert b"\x7e\xaa\x99\x7e" in bits[:64], "iCE40 bitstream preamble"
+
+
+def test_cli_board(icebreaker, cache, tmp_path):
+    result, bits = icebreaker
+    out = tmp_path / "lut.bin"
+    done = run(cache, "--board", "icebreaker", "--data-words=256", "--program-instrs=64",
+               "-o", str(out), *SMALL_SETS)  # fmt: skip
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert out.read_bytes() == bits
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"{SMALL.mnemonic} on icebreaker (iCE40UP5K, ice40 up5k)"
+    assert lines[1] == ("UART bridge at 115200 baud 8N1; 256-word scratchpad and "
+                        "64-instruction program memory in 6 block RAMs")  # fmt: skip
+    assert lines[-2].startswith("time: cached result; first run: build ")
+    assert lines[-1] == f"wrote {out} ({len(bits)} bytes)"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--board", "icebreaker", "--set", "n=4"], 1, "the scratchpad (4096 words) and program "
+         "memory (1024 instructions) need 48 block RAMs; iCE40UP5K has 30"),
+        (["--board", "de10"], 2, "board must be one of ulx3s-85f, icebreaker, not 'de10'"),
+        (["--board", "icebreaker", "--wrapper", "axi-lite"], 2,
+         "--board builds the UART bridge; --wrapper is for --family"),
+        (["-o", "x.bit"], 2, "--output needs --board"),
+        (["--baud", "9600"], 2, "--baud needs --board"),
+        (["--board", "icebreaker", "--baud", "0", *SMALL_SETS, "--data-words=256",
+          "--program-instrs=64"], 1, "baud rate must be a positive integer, not 0"),
+    ],
+)  # fmt: skip
+def test_board_errors(args, code, message, tmp_path):
+    done = run(tmp_path, *args)
+    assert (done.returncode, done.stdout, done.stderr) == (code, "", f"lutsim: error: {message}\n")
+    assert not (tmp_path / "fpga").exists() or not list((tmp_path / "fpga").glob("board-*.json"))
+
+
+@pytest.mark.slow
+def test_ulx3s_bitstream(cache):
+    result, bits = fpga.run_board(SMALL, "ulx3s-85f", cache_dir=cache / "fpga", **BOARD_SIZES)
+    assert result.block_rams == fpga.memory_blocks("ecp5", SMALL, **BOARD_SIZES) == 3
+    assert (result.part, result.clock_mhz) == ("LFE5U-85F", 25.0)
+    assert result.bitstream_bytes == len(bits) > 100_000
