@@ -76,7 +76,7 @@ from . import sta as sta_tool
 from . import yosys as yosys_tool
 from .activity import Activity, cached, uniform
 from .liberty import DEFAULT_LIBERTY, read_liberty
-from .node_scaling import TARGET_NODES_NM, scale_numbers
+from .node_scaling import DEFAULT_MODEL, STILLMAKER_NODES_NM, TARGET_NODES_NM, scale_numbers
 from .provenance import provenance
 from .synth_designs import ABLATION, DESIGNS, Design, dp4, measure
 
@@ -99,6 +99,9 @@ __all__ = [
 
 DEFAULT_CLOCK_NS = 10.0
 """Clock target of every design unless given (100 MHz: met by the integer LUT core at 0.18 µm)."""
+# Stillmaker-Baas targets of ``SynthResult.to_dict()["scaled"]``: the tabulated nodes whose
+# nominal voltage is cited (:data:`~lutsim.reports.node_scaling.NOMINAL_VDD_V`).
+STILLMAKER_TARGETS_NM = (32.0,)
 
 _ROOT = Path(__file__).resolve().parent.parent
 _RTL_SOURCES = ("hw", "isa")
@@ -152,13 +155,13 @@ class SynthResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: every field, plus the derived ``node``, ``energy_pj_per_mac``,
-        ``energy_pj_per_action`` and ``scaled`` (to 28 and 7 nm, labeled)."""
+        ``energy_pj_per_action`` and ``scaled`` (labeled: to 28 and 7 nm by Dennard, to 32 nm
+        at its nominal 0.9 V by Stillmaker-Baas)."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["node"] = self.node
         data["energy_pj_per_mac"] = self.energy_pj_per_mac
         data["energy_pj_per_action"] = energy_per_action(self)
-        data["scaled"] = [scale(self, nm) for nm in TARGET_NODES_NM] if self.liberty[
-            "node_nm"] else []  # fmt: skip
+        data["scaled"] = _scaled(self)
         return data
 
     @classmethod
@@ -480,10 +483,14 @@ def energy_per_action(result: SynthResult) -> dict[str, float]:
     return energy
 
 
-def scale(result: SynthResult, node_nm: float, model: str = "dennard-1974") -> dict[str, Any]:
+def scale(
+    result: SynthResult, node_nm: float, model: str = DEFAULT_MODEL, volts: float | None = None
+) -> dict[str, Any]:
     """``result``'s area, critical path, Fmax, power and energy per cycle scaled to
-    ``node_nm`` (:mod:`lutsim.reports.node_scaling`), labeled as scaled; ValueError when the
-    result's node is unknown."""
+    ``node_nm`` (at ``volts``, by default the node's nominal voltage) with ``model``
+    (:mod:`lutsim.reports.node_scaling`), labeled as scaled. The result is taken at its
+    liberty's node and nominal voltage. ValueError when the result's node is unknown, or when
+    the model cannot take the nodes or voltages."""
     from_nm = result.liberty["node_nm"]
     if not from_nm:
         raise ValueError(f"the node of liberty {result.liberty['name']!r} is unknown: not scaled")
@@ -495,7 +502,21 @@ def scale(result: SynthResult, node_nm: float, model: str = "dennard-1974") -> d
         "power_mw": result.power_mw,
         "energy_pj_per_cycle": result.energy_pj_per_cycle,
     }
-    return scale_numbers(numbers, from_nm, node_nm, model)
+    return scale_numbers(numbers, from_nm, node_nm, model, result.liberty.get("nom_voltage"), volts)
+
+
+def _scaled(result: SynthResult) -> list[dict[str, Any]]:
+    """What :meth:`SynthResult.to_dict` lists as ``scaled``: Dennard to each of
+    :data:`~lutsim.reports.node_scaling.TARGET_NODES_NM`, then Stillmaker-Baas to each node of
+    ``STILLMAKER_TARGETS_NM`` when the result's node is one they tabulate and its liberty
+    gives a voltage; nothing when the node is unknown."""
+    node, volts = result.liberty["node_nm"], result.liberty.get("nom_voltage")
+    if not node:
+        return []
+    out = [scale(result, nm) for nm in TARGET_NODES_NM]
+    if node in STILLMAKER_NODES_NM and volts:
+        out += [scale(result, nm, "stillmaker-2017") for nm in STILLMAKER_TARGETS_NM]
+    return out
 
 
 # ---- comparisons --------------------------------------------------------------------------

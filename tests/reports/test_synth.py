@@ -187,7 +187,13 @@ def test_scaling_is_labeled_and_follows_the_model():
     assert s["area_um2"] == pytest.approx(r.area_um2 / kappa**2)
     assert s["fmax_mhz"] == pytest.approx(r.fmax_mhz * kappa)
     assert s["energy_pj_per_cycle"] == pytest.approx(r.energy_pj_per_cycle / kappa**3)
-    assert [x["node"].split()[0] for x in r.to_dict()["scaled"]] == ["28", "7"]
+    scaled = r.to_dict()["scaled"]
+    assert [(x["node"].split()[0], x["model"]) for x in scaled] == [
+        ("28", "dennard-1974"), ("7", "dennard-1974"), ("32", "stillmaker-2017")]  # fmt: skip
+    sm = synth.scale(r, 32, "stillmaker-2017")
+    assert scaled[-1] == sm and (sm["from_v"], sm["to_v"]) == (r.liberty["nom_voltage"], 0.9)
+    assert sm["energy_pj_per_cycle"] == r.energy_pj_per_cycle * sm["factors"]["energy"]
+    assert synth.scale(r, 7, "stillmaker-2017", 0.7)["to_v"] == 0.7
     unknown = r.__class__(**{**r.__dict__, "liberty": {**r.liberty, "node_nm": None}})
     with pytest.raises(ValueError, match=r"^the node of liberty 'osu018_stdcells' is unknown: "
                        r"not scaled$"):  # fmt: skip
