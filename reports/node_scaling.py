@@ -30,23 +30,22 @@ Model ``stillmaker-2017``
 -------------------------
 A. Stillmaker and B. Baas, "Scaling equations for the accurate prediction of CMOS device
 performance from 180 nm to 7 nm", Integration, the VLSI Journal 58 (2017) 74-81, with the
-authors' corrigendum to the example of its Section 4.2.1. The authors simulated FO4 inverter
-chains in HSPICE on the Predictive Technology Model (PTM) cards of each node, bulk at 180 to
-65 nm, high-k metal gate at 45 and 32 nm, multi-gate (FinFET) at 20 to 7 nm, those aligned to
-the ITRS, and fitted, per node, the delay with a cubic and the energy and the power with
-quadratics in the supply voltage V (their Table 5). It is a fit to device-model simulations of
-an inverter chain, not a synthesis of anything and not a foundry's data; the authors report a
-coefficient of determination above 0.95 for the fits. A quantity scales between two nodes by the
-ratio of its polynomial at each node's voltage:
+authors' corrigendum to the example of its Section 4.2.1. The authors simulated circuits in
+HSPICE on the Predictive Technology Model (PTM) and ITRS-based device models of each node
+(bulk at 180 to 65 nm; high-k metal gate at 45 and 32 nm and multi-gate at 20 to 7 nm, of which
+the high-performance rows are used here) and fitted, per node, the delay with a cubic and the
+energy and the power with quadratics in the supply voltage V (their Table 5). It is a fit to
+device-model simulations, not a synthesis of anything and not a foundry's data; the authors
+report a coefficient of determination above 0.95 for the fits. A quantity scales between two
+nodes by the ratio of its polynomial at each node's voltage:
 
     factor = p_to(V_to) / p_from(V_from)
 
-Area scales by their Table 4 (area scaling factors from the geometric mean of ITRS feature
-size, metal-1 half-pitch and 4T gate areas); the 180 nm row is stored and a factor between two
-other nodes is the ratio of two of its entries. Delay scales the critical path and the clock
-period (Fmax inversely), energy the energy per cycle, power the power. The three fits are
-independent measurements of the inverter chain, so a scaled power is the paper's power factor
-applied to ours, not the scaled energy over the scaled clock.
+Area scales by their Table 4 (area scaling factors between nodes, independent of the
+voltage); its 180 nm row is stored and a factor between two other nodes is the ratio of two of
+its entries. Delay scales the critical path and the clock period (Fmax inversely), energy the
+energy per cycle, power the power. The three fits are independent, so a scaled power is the
+paper's power factor applied to ours, not the scaled energy over the scaled clock.
 
 Only the nodes the paper tabulates are accepted: 180, 130, 90, 65, 45, 32, 20, 16, 14, 10 and
 7 nm (the high-performance rows below 65 nm; there is no 28 or 22 nm row, and no interpolation
@@ -54,6 +53,10 @@ is done). The voltages are those of the design at each node: ``from_v`` and ``to
 them a node's nominal voltage is used, which is known here only where :data:`NOMINAL_VDD_V`
 cites one; elsewhere the voltage must be given. The paper's fitted voltage ranges are not
 enforced; a voltage at which a polynomial is not positive is refused.
+
+``dennard-1974`` stays the default of :func:`scale_numbers` while callers ask for 28 nm, which
+``stillmaker-2017`` does not tabulate, and while its nominal voltages are cited at 45 and 32 nm
+only: a default that refuses the default targets would be no default.
 """
 
 from __future__ import annotations
