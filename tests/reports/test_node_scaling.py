@@ -2,6 +2,7 @@ import pytest
 
 from lutsim.reports.node_scaling import (
     _ENERGY,
+    _POWER,
     DEFAULT_MODEL,
     MODELS,
     STILLMAKER_NODES_NM,
@@ -39,7 +40,7 @@ def test_area_is_table4_row_180():
 def test_same_node_and_voltage_is_identity():
     for nm in STILLMAKER_NODES_NM:
         assert scale_factors(nm, nm, SM, 0.8, 0.8) == {
-            "area": 1.0, "delay": 1.0, "energy": 1.0, "power": 1.0
+            "area": 1.0, "delay": 1.0, "energy": 1.0, "power": 1.0, "power_fit": 1.0
         }, f"{nm} nm"  # fmt: skip
 
 
@@ -64,6 +65,12 @@ def test_each_quantity_by_its_own_factor():
     assert s["power_mw"] == pytest.approx(2.0 * f["power"], rel=1e-12)
     assert s["energy_pj_per_cycle"] == pytest.approx(20.0 * f["energy"], rel=1e-12)
     assert all(0 < v < 1 for v in f.values()), f  # 7 nm is smaller, faster and cheaper
+    # power at the scaled clock is energy per cycle over the clock period, as synthesized
+    ratio = s["power_mw"] * s["clock_ns"] / s["energy_pj_per_cycle"]
+    assert ratio == pytest.approx(2.0 * 10.0 / 20.0, rel=1e-12)
+    assert f["power_fit"] == pytest.approx(
+        _poly(_POWER[7], 0.7) / _poly(_POWER[180], 1.8), rel=1e-12
+    )  # reported, not applied
 
 
 @pytest.mark.parametrize("model", list(MODELS))
