@@ -177,11 +177,10 @@ def _poly(coefficients: tuple[float, ...], volts: float) -> float:
 
 
 def _stillmaker_node(nm: float) -> int:
-    node = int(nm)
-    if node != nm or node not in STILLMAKER_NODES_NM:
+    if nm not in STILLMAKER_NODES_NM:
         nodes = ", ".join(str(n) for n in STILLMAKER_NODES_NM)
         raise ValueError(f"stillmaker-2017 tabulates {nodes} nm, not {nm:g} nm")
-    return node
+    return int(nm)
 
 
 def _volts(node: int, volts: float | None) -> float:

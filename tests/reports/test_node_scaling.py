@@ -100,6 +100,8 @@ def test_none_passes_through():
         ((180, 22.5, SM, 1.8, 0.8),
          r"^stillmaker-2017 tabulates 180, 130, 90, 65, 45, 32, 20, 16, 14, 10, 7 nm, "
          r"not 22\.5 nm$"),
+        ((180, float("inf"), SM, 1.8, 0.7),
+         r"^stillmaker-2017 tabulates 180, 130, 90, 65, 45, 32, 20, 16, 14, 10, 7 nm, not inf nm$"),
         ((180, 7, SM, 1.8), r"^stillmaker-2017 has no cited nominal voltage at 7 nm: give the voltage$"),
         ((180, 32, SM), r"^stillmaker-2017 has no cited nominal voltage at 180 nm: give the voltage$"),
         ((180, 32, SM, 1.8, 0.0), r"^a supply voltage must be positive, not 0\.0$"),
