@@ -57,6 +57,8 @@ __all__ = ["BUSES", "OVERHEAD_CYCLES", "Vectors", "testbench", "vectors", "write
 BUSES = {"axi-lite": ("lut_axil", AxiLiteLut), "wishbone": ("lut_wb", WishboneLut)}
 """``--wrapper`` name: (default top module, component)."""
 OVERHEAD_CYCLES = 2
+MAX_TILES = 256
+"""Most output tiles a testbench GEMM may have (each is a bus load and a run)."""
 BUS_NAMES = {"axi-lite": "AXI4-Lite", "wishbone": "Wishbone B4 (classic)"}
 """Names of the buses in text: "an AXI4-Lite slave", "a Wishbone B4 (classic) slave"."""
 """Cycles from the START being taken to DONE/irq beyond the timing contract."""
@@ -79,6 +81,22 @@ def vectors(
 ) -> Vectors:
     """Vectors of a random ``M x N x K`` problem (per channel) from the golden executor."""
     m, n, k = shape
+    groups = -(-k // cfg.k)  # per channel: K padded to the table's K
+    words = groups * (cfg.table_fragment_words + cfg.weight_fragment_words)
+    words += cfg.acc_fragment_words
+    if words > data_words:
+        raise ValueError(
+            f"the testbench GEMM {m}x{n}x{k} needs {words} scratchpad words; "
+            f"the wrapper has {data_words}"
+        )
+    if 3 * groups + 2 > program_instrs:
+        raise ValueError(
+            f"the testbench GEMM {m}x{n}x{k} needs {3 * groups + 2} instructions; "
+            f"the wrapper holds {program_instrs}"
+        )
+    tiles = -(-m // cfg.m) * -(-n // cfg.n)
+    if tiles > MAX_TILES:
+        raise ValueError(f"the testbench GEMM {m}x{n}x{k} has {tiles} tiles; at most {MAX_TILES}")
     problem = gemm.random_problem(cfg, m, n, k, seed=seed)
     tables = precompute_tables(cfg, problem.a, problem.chunks)
     gemm.check_int32(cfg, tables)

@@ -651,9 +651,15 @@ def run_board(
     check_wrapper(cfg, data_words, program_instrs)
     check_memory_fit(dev, cfg, data_words, program_instrs)
     top = BoardTop(cfg, baud, data_words, program_instrs)
+    platform = getattr(importlib.import_module(module), cls)()
+    clock_hz = platform.default_clk_frequency
+    if top.divisor(clock_hz) < 4:
+        raise ValueError(
+            f"baud rate {baud} is too fast for the {clock_hz / 1e6:g} MHz clock of {board}: "
+            f"at most {int(clock_hz // 4)}"
+        )
     tools = {"YOSYS": _tool(YOSYS), f"NEXTPNR_{family.upper()}": _tool(NEXTPNR[family]),
              PACKER[family].removeprefix("yowasp-").upper(): _tool(PACKER[family])}  # fmt: skip
-    platform = getattr(importlib.import_module(module), cls)()
     options = ["--report", "report.json", "--seed", str(seed), "--timing-allow-fail",
                "--router", ROUTER[family]]  # fmt: skip
     plan = platform.prepare(top, name="lut_board", nextpnr_opts=options)

@@ -163,6 +163,8 @@ def test_files_vectors_and_fusesoc_core(tmp_path):
         ({"data_words": 256}, "the testbench GEMM 3x5x64 needs 280 scratchpad words; the wrapper has 256"),
         ({"program_instrs": 40}, "the testbench GEMM 3x5x64 needs 50 instructions; the wrapper holds 40"),
         ({"bus": "apb"}, "wrapper 'apb' is not one of axi-lite, wishbone"),
+        ({"shape": (10**18, 1, 1)}, "the testbench GEMM 1000000000000000000x1x1 has "
+         "500000000000000000 tiles; at most 256"),
         ({"top": "9x"}, "top module name '9x' is not a Verilog identifier"),
     ],
 )  # fmt: skip

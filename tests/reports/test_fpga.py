@@ -352,6 +352,9 @@ def test_cli_board(icebreaker, cache, tmp_path):
         (["--baud", "9600"], 2, "--baud needs --board"),
         (["--board", "icebreaker", "--baud", "0", *SMALL_SETS, "--data-words=256",
           "--program-instrs=64"], 1, "baud rate must be a positive integer, not 0"),
+        (["--board", "icebreaker", "--baud", "4000000", *SMALL_SETS, "--data-words=256",
+          "--program-instrs=64"], 1,
+         "baud rate 4000000 is too fast for the 12 MHz clock of icebreaker: at most 3000000"),
     ],
 )  # fmt: skip
 def test_board_errors(args, code, message, tmp_path):
