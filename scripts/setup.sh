@@ -15,6 +15,7 @@ LUTSIM_APT_PACKAGES=(
     qflow-tech-osu018  # OSU 0.18 um standard cells (liberty) for synthesis
     opensta            # static timing and power on the synthesized netlist
     iverilog           # runs the exported wrapper's self-checking testbench (lutsim export --wrapper)
+    libpython3.11      # the shared libpython cocotb embeds in the simulator (Debian's python3.11)
 )
 
 _lutsim_quiet() {  # run a command with its output to a log; show the log only if it fails
