@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._io import atomic_writer
+from ._io import atomic_writer, not_regular
 from .config import CoreConfig
 from .encoding import Instr
 from .executor import execute, new_machine
@@ -283,6 +283,8 @@ def npz_header(path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """The declared ``(shape, dtype)`` of every ``.npy`` member of an ``.npz`` file, read from
     the headers alone (nothing is decompressed beyond them)."""
     name = os.fspath(path)
+    if not_regular(name):
+        raise ValueError(f"cannot read {name[:200]}: not a regular file")
     declared = {}
     try:
         with zipfile.ZipFile(name) as archive:

@@ -324,9 +324,10 @@ def problems(result: dict) -> list[str]:
     if "Traceback" in err:
         found.append("traceback on stderr")
     allowed = _outputs(argv)
+    parents = {str(parent) for name in allowed for parent in Path(name).parents}  # mkdir -p
     touched = [
         path for path in result["changed"]
-        if path not in allowed and not any(path.startswith(f"{o}/") for o in allowed)
+        if path not in allowed | parents and not any(path.startswith(f"{o}/") for o in allowed)
     ]  # fmt: skip
     if touched:
         found.append(f"touched {touched}")

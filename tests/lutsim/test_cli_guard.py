@@ -127,6 +127,8 @@ def test_amaranth_size_guard(tmp_path):
         (["disasm", "/dev/zero"], "cannot read program file '/dev/zero': not a regular file"),
         (["disasm", "--hex", "fifo"], "cannot read hex file 'fifo': not a regular file"),
         (["sweep", "fifo", "--out", "o"], "cannot read sweep spec 'fifo': not a regular file"),
+        (["gemm", "--inputs", "fifo", "--out", "o.npz"], "cannot read fifo: not a regular file"),
+        (["gemm", "--inputs", "/dev/zero", "--out", "o.npz"], "cannot read /dev/zero: not a regular file"),
     ],
 )  # fmt: skip
 def test_special_files_are_not_read(tmp_path, args, message):
