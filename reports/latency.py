@@ -13,10 +13,16 @@ mpGEMM (MAC presets)       :func:`lutsim.sim.gpu.simulate` of the same shape on 
                            (weights dequantized on the vector lanes); no precompute. With
                            ``dense=True`` the weights are the preset's own width instead (W16
                            FP16, W8 INT8 or FP8): the dense model, no dequantization
+routed experts (MoE)       one **grouped GEMM** per MoE layer and projection (gate, up, down), on
+                           either kind of preset: :func:`grouped_gemm` of the active experts' rows
+                           (the compiler's ``LutGemm.expert``, grouped by ``layer`` and ``part``);
+                           see "Grouped expert GEMMs" below
 table precompute           :func:`lutsim.sim.gpu.simulate_precompute` once per table (Q, K and V
                            share one); ``fused``: only where the compiler fused it into the
                            preceding element-wise operator, a separate kernel elsewhere;
-                           ``separate``: every precompute a kernel of its own
+                           ``separate``: every precompute a kernel of its own. The tables of
+                           one MoE layer's expert activations are one precompute of all their
+                           rows (row by row, so exactly the work of the experts' own)
 attention products, LM     :func:`lutsim.sim.gpu.roofline_cycles` on the GPU's FP16 tensor cores with
 head                       the compiler's FLOPs and DRAM bytes (:mod:`lutsim.compiler.passes`)
 norms, rotary, softmax,    :func:`lutsim.sim.gpu.roofline_cycles` on the vector lanes
@@ -28,6 +34,72 @@ Operators run one after another, so the latency is the sum. Each simulated kerne
 GPU's fixed time per kernel (:class:`lutsim.sim.presets.GpuCosts`); the host's launch is taken
 as hidden, as when a forward pass is one CUDA graph; roofline operators have no fixed time.
 Identical GEMM shapes are simulated once.
+
+Grouped expert GEMMs
+--------------------
+MoE inference runs the experts of one layer and projection as **one kernel** whose tiles come
+from every active expert: vLLM's ``fused_moe`` sorts the routed (token, expert) pairs by
+expert, pads each expert's rows to the kernel's M block (``moe_align_block_size``) and
+launches ``cdiv(padded rows, BLOCK_M) x cdiv(N, BLOCK_N)`` programs, each taking its expert's
+weights (``expert_ids[pid_m]``) and gathering its tokens' rows of the shared input; DeepGEMM's
+M-grouped kernels do the same with each expert's segment aligned to the M block
+("contiguous" layout, prefill) or every expert padded to one maximum M with only the valid rows
+computed ("masked" layout, decode); CUTLASS's grouped GEMM is one persistent launch whose
+scheduler hands out the tiles of all problems. :func:`grouped_gemm` times that kernel with the
+cycle model's own :func:`lutsim.sim.gpu.simulate_machine`, through equivalent GEMMs:
+
+1. **One tiling for the launch**, as a grouped kernel has. Candidates: the tile search's
+   choice for the equivalent shape ``(largest expert's rows) x (E x N) x K`` (E active
+   experts), for the largest expert alone, and for each run of experts of similar rows (cut
+   where the rows halve), each as found and with its CTA columns narrowed (warp columns
+   halved, then warps moved from columns to rows) until they divide N. The candidate whose
+   kernel (steps 2 and 3) takes the fewest cycles wins, as an autotuned grouped kernel's
+   would.
+2. **Row classes.** Under that tiling expert ``e`` takes ``r_e = ceil(m_e / CTA rows)`` row
+   tiles; the experts with the same ``r_e`` form a class, simulated as the GEMM
+   ``(largest m_e of the class) x (experts of the class x N_pad) x K`` with that tiling.
+   ``N_pad`` is N rounded up to the CTA's columns: each expert has ``ceil(N / CTA columns)``
+   column tiles of its own, as in the real kernel (``cdiv(N, BLOCK_N)`` in vLLM), and no
+   CTA spans two experts.
+3. **One fixed time.** The kernel's time is the classes' simulated cycles without their fixed
+   time, added, plus the fixed time of one kernel (:class:`lutsim.sim.presets.GpuCosts`).
+4. **A cap.** The classes run one after another here, while in one launch a tensor-bound class
+   (experts with many tokens) overlaps a DRAM-bound one (experts with few tokens streaming
+   their weights). When that omission makes the kernel slower than the experts' own kernels
+   (their own tilings) back to back with one fixed time, that sum is taken instead
+   (``schedule = "experts"``). Only skewed measured routings reach it.
+
+What this counts exactly, and what it over- or under-counts:
+
+=============================== ============================================================
+CTAs (tiles) and their K steps  exact: every expert's ``r_e x ceil(N / CTA columns)`` tiles,
+                                padding included
+weight bytes, scales, zeros     exact: every active expert's, once per row tile of it (the
+                                L2 reuse model of one GEMM); experts without tokens read
+                                nothing. Over-counted by padded columns when the tiling's
+                                CTA columns do not divide N (``N_pad > N``; the real kernel
+                                masks their loads); the narrowed candidates avoid it, and a
+                                padded one wins only when it is faster all the same
+table (activation) bytes, L2    over-counted when the experts of a class differ in rows: each
+                                reads the class's largest ``m_e`` (uniform routing differs by
+                                at most one row)
+table bytes, DRAM               under-counted: the equivalent GEMM reads the largest expert's
+                                rows once per class, the real kernel gathers every routed
+                                token's row (at most ``tokens`` rows x K/4 groups x table
+                                entries; small beside the weights in decode, and read at full
+                                bandwidth in compute-bound prefill)
+outputs                         over-counted like L2 table bytes (largest ``m_e`` per class)
+ramp, overlap                   over-counted with more than one class: each class pays its
+                                own pipeline fill, last wave and drain, and classes bound by
+                                different resources do not overlap, which one launch would
+                                allow (uniform routing: one class, or two when the rows
+                                straddle a CTA boundary); bounded by the cap of step 4
+fixed time per kernel           exact: one per layer and projection
+=============================== ============================================================
+
+Gate and up stay two kernels, as the compiler lowers them (vLLM fuses
+them into one ``w13`` GEMM, which would save one more fixed time per layer). Shared experts
+and dense layers are ordinary GEMMs.
 
 Each result names its **baseline** (:data:`BASELINES`): the LUT tensor cores; the same
 low-bit model on MAC hardware (dequantized); or a dense model at the MAC preset's width (the
@@ -44,6 +116,7 @@ weight bits) through dequantization, and the same non-LUT work.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -54,11 +127,12 @@ from lutsim.compiler.ir import LutGemm, Op, Precompute
 from lutsim.compiler.model import ModelConfig
 from lutsim.compiler.quant import QuantSpec, default_quant, parse_quant
 from lutsim.sim import gpu
-from lutsim.sim.presets import DENSE_WIDTHS, PRESETS, machine
+from lutsim.sim.gpu_plan import Plan, check_shape
+from lutsim.sim.presets import DENSE_WIDTHS, PRESETS, Machine, machine
 
 __all__ = [
-    "BASELINES", "CATEGORIES", "ModelLatency", "Phase", "TABLE1", "decode", "lut_core",
-    "model_latency", "prefill", "scaling_study", "table1",
+    "BASELINES", "CATEGORIES", "GroupedRun", "ModelLatency", "Phase", "TABLE1", "decode",
+    "grouped_gemm", "lut_core", "model_latency", "prefill", "scaling_study", "table1",
 ]  # fmt: skip
 
 CATEGORIES = ("gemm", "precompute", "attention", "lm_head", "other")
@@ -120,7 +194,8 @@ class ModelLatency:
     precompute: str
     freq_mhz: float
     us: dict[str, float]  # category -> microseconds (CATEGORIES)
-    gemms: tuple[dict[str, Any], ...]  # distinct GEMM shapes: m, n, k, count, us each, bound
+    gemms: tuple[dict[str, Any], ...]  # distinct GEMM shapes: m, n, k, count, us each, bound;
+    # a grouped expert GEMM also has experts, rows (all of them), classes and tiling
     precomputes: dict[str, int]  # "fused" / "separate" -> tables
     macs: int  # weight x activation MACs of the linear layers
     actions: dict[str, float]  # action counts of the GEMM kernels (precompute excluded)
@@ -179,6 +254,150 @@ def _machine(preset: str, quant: QuantSpec):
     return mach, formats
 
 
+@dataclass(frozen=True)
+class GroupedRun:
+    """One grouped GEMM kernel (:func:`grouped_gemm`): the active experts' rows, the launch's
+    tiling and the equivalent GEMM simulated for each row class (see the module docstring)."""
+
+    rows: tuple[int, ...]  # rows (tokens) of each active expert, largest first
+    n: int
+    k: int
+    padded_n: int  # N of each expert in the equivalent GEMMs (N unless no CTA width divides it)
+    tiling: gpu.Tiling  # the launch's tiling (schedule "classes")
+    freq_mhz: float
+    cycles: int  # the runs' cycles without their fixed time, plus one kernel's fixed time
+    fixed_cycles: int
+    classes: tuple[gpu.GpuRun, ...]  # the runs added: one per row class, or one per expert
+    schedule: str = "classes"  # "classes": one tiling; "experts": the experts' own kernels
+
+    @property
+    def latency_us(self) -> float:
+        return self.cycles / self.freq_mhz
+
+    @property
+    def main(self) -> gpu.GpuRun:
+        """The class that takes the most cycles (its limit is the kernel's)."""
+        return max(self.classes, key=lambda run: run.cycles)
+
+    @property
+    def actions(self) -> dict[str, float]:
+        """Action counts of all classes (padded rows of a class included)."""
+        total: Counter = Counter()
+        for run in self.classes:
+            total.update(run.gemm.actions)
+        return dict(total)
+
+
+def _column_unit(mach: Machine) -> int:
+    """Columns (N) of one tensor-core instruction: the LUT core's N, or the MMA's weight rows."""
+    return mach.tc.core.n if mach.is_lut else mach.tc.shape[0]
+
+
+def _fitted(mach: Machine, m: int, n: int, k: int, tiling: gpu.Tiling) -> gpu.Tiling | None:
+    """``tiling`` with the most stages (up to its own) that fit, or None."""
+    for stages in range(tiling.stages, 1, -1):
+        candidate = dataclasses.replace(tiling, stages=stages)
+        try:
+            Plan(mach, m, n, k, candidate)
+        except ValueError:
+            continue
+        return candidate
+    return None
+
+
+def _narrowed(mach: Machine, m: int, n: int, k: int, tiling: gpu.Tiling) -> gpu.Tiling | None:
+    """``tiling`` with its CTA columns narrowed until they divide ``n`` (warp columns halved,
+    then warps moved from columns to rows), as far as whole instruction tiles allow."""
+    unit = _column_unit(mach)
+    while n % tiling.cta_n:
+        if tiling.warp_n > unit:
+            tiling = dataclasses.replace(tiling, warp_n=tiling.warp_n // 2)
+        elif tiling.warps_n > 1:
+            tiling = dataclasses.replace(
+                tiling, warps_m=tiling.warps_m * 2, warps_n=tiling.warps_n // 2
+            )
+        else:
+            break
+    return _fitted(mach, m, n, k, tiling)
+
+
+def _grouped_with(mach: Machine, rows: tuple[int, ...], n: int, k: int, tiling: gpu.Tiling,
+                  mode: str) -> GroupedRun:  # fmt: skip
+    """The grouped kernel of ``rows`` x ``n`` x ``k`` with ``tiling`` (steps 2 and 3)."""
+    padded = n if n % tiling.cta_n == 0 else math.ceil(n / tiling.cta_n) * tiling.cta_n
+    classes: dict[int, list[int]] = {}
+    for r in rows:
+        classes.setdefault(math.ceil(r / tiling.cta_m), []).append(r)
+    runs = tuple(
+        gpu.simulate_machine(mach, max(members), len(members) * padded, k, mode=mode,
+                             precompute="none", tiling=tiling)
+        for _, members in sorted(classes.items(), reverse=True)
+    )  # fmt: skip
+    fixed = mach.fixed_cycles
+    cycles = sum(run.cycles - run.gemm.fixed_cycles for run in runs) + fixed
+    return GroupedRun(rows, n, k, padded, tiling, mach.gpu.freq_mhz, cycles, fixed, runs)
+
+
+def grouped_gemm(
+    preset: str,
+    rows: list[int] | tuple[int, ...],
+    n: int,
+    k: int,
+    *,
+    wbits: int | float = 2,
+    act: str | None = None,
+    regs: int = 1,
+    table_format: str | None = None,
+    mode: str = "fast",
+    freq_mhz: float | None = None,
+) -> GroupedRun:
+    """One grouped GEMM kernel on ``preset``: expert ``e`` computes ``rows[e] x n x k`` with
+    weights of its own, all experts in one launch (see "Grouped expert GEMMs" in the module
+    docstring). Experts with 0 rows take no part. The keywords are :func:`lutsim.sim.gpu.simulate`'s;
+    the table precompute is not included."""
+    good = isinstance(rows, list | tuple) and all(
+        isinstance(r, int) and not isinstance(r, bool) and r >= 0 for r in rows
+    )
+    if not good or not any(rows):
+        raise ValueError(
+            f"expert rows must be non-negative integers, at least one positive, not {rows!r}"
+        )
+    active = tuple(sorted((r for r in rows if r), reverse=True))
+    m, n, k = check_shape(active[0], n, k)
+    mach = machine(preset, wbits, act, regs, table_format=table_format, freq_mhz=freq_mhz)
+    shapes = [(m, len(active) * n), (m, n)]  # the equivalent GEMM, the largest expert alone
+    shapes += [(rows[0], len(rows) * n) for rows in _row_groups(active)]  # each distinct M
+    candidates: list[gpu.Tiling] = []
+    for rows, width in dict.fromkeys(shapes):
+        searched = gpu.choose_tiling(mach, rows, width, k)
+        for tiling in (searched, _narrowed(mach, m, n, k, searched)):
+            if tiling is not None and tiling not in candidates:
+                candidates.append(tiling)
+    best = min((_grouped_with(mach, active, n, k, tiling, mode) for tiling in candidates),
+               key=lambda run: run.cycles)  # fmt: skip
+    own = tuple(_own_kernel(mach, r, n, k, mode) for r in active)
+    cycles = sum(run.cycles - run.gemm.fixed_cycles for run in own) + best.fixed_cycles
+    if cycles < best.cycles:  # the cap of the module docstring
+        return dataclasses.replace(best, cycles=cycles, classes=own, schedule="experts")
+    return best
+
+
+@functools.lru_cache(maxsize=4096)
+def _own_kernel(mach: Machine, m: int, n: int, k: int, mode: str) -> gpu.GpuRun:
+    """One expert's GEMM as a kernel of its own (the tile search's tiling)."""
+    return gpu.simulate_machine(mach, m, n, k, mode=mode, precompute="none")
+
+
+def _row_groups(rows: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """``rows`` (largest first) cut where they halve: the experts of similar size."""
+    groups = [[rows[0]]]
+    for r in rows[1:]:
+        if 2 * r <= groups[-1][0]:
+            groups.append([])
+        groups[-1].append(r)
+    return [tuple(g) for g in groups]
+
+
 def lut_core(model: ModelConfig | str, preset: str, quant: QuantSpec | str | None = None):
     """The LUT core configuration (:class:`lutsim.isa.config.CoreConfig`) that :func:`model_latency`
     runs ``model`` on with ``preset``; None for a MAC preset."""
@@ -228,7 +447,14 @@ def model_latency(
     us = dict.fromkeys(CATEGORIES, 0.0)
 
     linear = compile_model(model, quant, tokens=phase.rows, context=phase.rows)
-    shapes = Counter((g.rows, g.n, g.k) for g in linear.ir.of_type(LutGemm))
+    nodes = linear.ir.of_type(LutGemm)
+    shapes = Counter((g.rows, g.n, g.k) for g in nodes if g.expert is None)
+    experts: dict[tuple, list[int]] = {}  # (layer, part, n, k) -> rows of each active expert
+    for g in nodes:
+        if g.expert is not None:
+            experts.setdefault((g.layer, g.part, g.n, g.k), []).append(g.rows)
+    grouped = Counter((tuple(sorted(rows, reverse=True)), n, k)
+                      for (_, _, n, k), rows in experts.items())  # fmt: skip
     gemms = []
     actions: Counter = Counter()
     for (m, n, k), count in sorted(shapes.items()):
@@ -240,13 +466,33 @@ def model_latency(
                       "limit": run.gemm.bottleneck["limit"],
                       "why": run.gemm.bottleneck["text"]})  # fmt: skip
         us["gemm"] += count * run.latency_us
+    for (rows, n, k), count in sorted(grouped.items(), key=lambda item: item[0][1:]):
+        group = grouped_gemm(preset, list(rows), n, k, **sim_args)
+        for key, value in group.actions.items():
+            actions[key] += count * value
+        main = group.main
+        gemms.append({"m": rows[0], "n": n, "k": k, "count": count, "us": group.latency_us,
+                      "experts": len(rows), "rows": sum(rows), "classes": len(group.classes),
+                      "tiling": group.tiling.text(), "bound": main.gemm.bound,
+                      "roof_fraction": main.roof_fraction,
+                      "limit": main.gemm.bottleneck["limit"],
+                      "why": main.gemm.bottleneck["text"]})  # fmt: skip
+        us["gemm"] += count * group.latency_us
     tables: Counter = Counter()
     if lut:
+        expert_gemms = {g.name: g.part for g in nodes if g.expert is not None}
+        kernels: Counter = Counter()  # (layer, k, how, parts) -> rows of one precompute kernel
         for node in linear.ir.of_type(Precompute):
             how = "fused" if precompute == "fused" and node.fused_into else "separate"
             tables[how] += 1
+            if all(name in expert_gemms for name in node.consumers):  # one MoE layer's experts
+                parts = frozenset(expert_gemms[name] for name in node.consumers)
+                kernels[(node.layer, node.k, how, parts)] += node.rows
+            else:
+                kernels[(node.name, node.k, how, None)] += node.rows
+        for (_, k, how, _), rows in kernels.items():
             kernel = gpu.simulate_precompute(
-                preset, node.rows, node.k, how=how, wbits=_wbits(quant), act=quant.act_format,
+                preset, rows, k, how=how, wbits=_wbits(quant), act=quant.act_format,
                 table_format="int8" if quant.table_quant else None, freq_mhz=freq_mhz,
             )  # fmt: skip
             us["precompute"] += kernel.cycles / hz * 1e6
@@ -273,7 +519,7 @@ def model_latency(
         model=model.name, quant=str(quant), preset=preset, label=mach.tc.label,
         phase=phase, precompute=precompute if lut else "none", freq_mhz=hz / 1e6, us=us,
         gemms=tuple(gemms), precomputes=dict(tables),
-        macs=sum(m * n * k * c for (m, n, k), c in shapes.items()),
+        macs=sum(g.rows * g.n * g.k for g in nodes),
         actions=dict(actions), core=mach.tc.core.to_dict() if lut else {},
         baseline=BASELINES[kind], regs=regs,
     )  # fmt: skip

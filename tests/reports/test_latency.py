@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from lutsim.compiler import compile_model
+from lutsim.compiler import compile_model, load_model
 from lutsim.compiler.ir import LutGemm
-from lutsim.reports.latency import CATEGORIES, Phase, decode, model_latency, prefill
+from lutsim.compiler.model import with_expert_load
+from lutsim.reports.latency import (
+    CATEGORIES,
+    Phase,
+    decode,
+    grouped_gemm,
+    model_latency,
+    prefill,
+)
 from lutsim.sim import gpu
+from lutsim.sim.presets import machine
 
 MODEL = "bitnet-b1.58-700m"
 
@@ -25,6 +34,7 @@ def test_gemm_time_is_the_sum_of_simulated_shapes():
     )  # fmt: skip
     assert run.us["gemm"] == pytest.approx(expected, rel=1e-12)
     assert sum(g["count"] for g in run.gemms) == sum(shapes.values())
+    assert not any("experts" in g for g in run.gemms), "a dense model has no grouped GEMMs"
     assert run.macs == sum(m * n * k * c for (m, n, k), c in shapes.items())
     assert set(run.us) == set(CATEGORIES) and run.total_us == pytest.approx(sum(run.us.values()))
 
@@ -98,3 +108,118 @@ def test_table1_has_the_papers_seven_rows():
 
     assert {preset for _, preset, *_ in TABLE1} == set(paper.BITNET_3B)
     assert [regs for *_, regs in TABLE1] == [1, 1, 2, 2, 1, 2, 2]
+
+
+LUT = {"wbits": 2, "act": "int8"}
+
+
+def _experts(model, tokens: int, layer: int = 0, part: str = "gate"):
+    """Rows of each active expert of one MoE layer and projection, and its N and K."""
+    nodes = [g for g in compile_model(model, tokens=tokens).ir.of_type(LutGemm)
+             if g.expert is not None and g.layer == layer and g.part == part]  # fmt: skip
+    return [g.rows for g in nodes], nodes[0].n, nodes[0].k
+
+
+def _skewed(model: str, shares: list[float]):
+    model = load_model(model)
+    load = shares + [0.0] * (model.num_experts - len(shares))
+    return with_expert_load(model, {"expert_load": load}, "test")
+
+
+@pytest.mark.parametrize(
+    ("model", "tokens", "preset", "args"),
+    [
+        ("qwen3-30b-a3b", 8, "A100-LUT-4X", LUT),  # decode: 64 experts of 1 token
+        ("qwen3-30b-a3b", 2048, "A100-LUT-4X", LUT),  # prefill: 128 experts of 128
+        ("mixtral-8x7b", 64, "A100-FP16", {"wbits": 2}),
+        ("qwen1.5-moe-a2.7b", 512, "A100-LUT-1X", LUT),  # N = 1408: no 256-wide CTA divides it
+        (_skewed("mixtral-8x7b", [0.4, 0.2, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05]), 2048,
+         "A100-LUT-4X", LUT),
+        (_skewed("mixtral-8x7b", [0.4, 0.2, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05]), 300,
+         "A100-FP16", {"wbits": 16, "act": "fp16"}),
+    ],
+)  # fmt: skip
+def test_grouped_moe_layer_is_between_its_largest_expert_and_all_expert_kernels(
+    model, tokens, preset, args
+):
+    rows, n, k = _experts(model, tokens)
+    group = grouped_gemm(preset, rows, n, k, **args)
+    alone = [gpu.simulate(preset, m, n, k, precompute="none", **args) for m in rows]
+    largest = max(alone, key=lambda run: run.latency_us)
+    assert largest.latency_us <= group.latency_us <= sum(run.latency_us for run in alone)
+    fixed = machine(preset, args["wbits"], args.get("act")).fixed_cycles
+    assert group.fixed_cycles == fixed and group.rows == tuple(sorted(rows, reverse=True))
+    assert sum(run.gemm.fixed_cycles for run in alone) == len(rows) * fixed
+    # every active expert's weights, no expert's twice: the GEMM's own compulsory bytes
+    assert sum(run.shape[1] for run in group.classes) >= len(rows) * n
+    weights = len(rows) * n * k * args["wbits"] / 8
+    assert group.actions["dram.read_bytes"] >= weights
+
+
+def test_moe_gemm_time_is_dense_shapes_plus_one_grouped_kernel_per_layer_and_projection():
+    phase = decode(batch=8, context=256)
+    run = model_latency("qwen3-30b-a3b", "A100-LUT-4X", phase)
+    nodes = compile_model("qwen3-30b-a3b", tokens=8).ir.of_type(LutGemm)
+    dense = sum(gpu.simulate("A100-LUT-4X", g.rows, g.n, g.k, precompute="none",
+                             **LUT).latency_us for g in nodes if g.expert is None)  # fmt: skip
+    parts: dict[tuple, list[int]] = {}
+    for g in nodes:
+        if g.expert is not None:
+            parts.setdefault((g.layer, g.part, g.n, g.k), []).append(g.rows)
+    assert len(parts) == 48 * 3
+    grouped = sum(grouped_gemm("A100-LUT-4X", rows, n, k, **LUT).latency_us
+                  for (_, _, n, k), rows in parts.items())  # fmt: skip
+    assert run.us["gemm"] == pytest.approx(dense + grouped, rel=1e-9)
+    (row,) = [g for g in run.gemms if "experts" in g and g["n"] == 768]
+    assert (row["experts"], row["rows"], row["count"]) == (64, 64, 96)  # gate and up, 48 layers
+    assert run.macs == sum(g.rows * g.n * g.k for g in nodes)
+    # one kernel per layer and projection: all GEMMs take under a quarter of the fixed times
+    # that 64 expert kernels per layer and projection would take
+    fixed_us = machine("A100-LUT-4X").fixed_cycles / machine("A100-LUT-4X").gpu.freq_mhz
+    assert run.us["gemm"] < 64 * 3 * 48 * fixed_us / 4
+
+
+def test_moe_expert_tables_are_one_precompute_kernel_per_layer():
+    separate = model_latency("qwen3-30b-a3b", "A100-LUT-4X", decode(8, 256),
+                             precompute="separate")  # fmt: skip
+    mach = machine("A100-LUT-4X")
+    fixed_us = mach.fixed_cycles / mach.gpu.freq_mhz
+    # per layer: the QKV, output and expert-input tables and 64 experts' activation tables
+    assert separate.precomputes == {"separate": 48 * (3 + 64)}
+    assert 48 * 4 * fixed_us < separate.us["precompute"] < 48 * 5 * fixed_us
+
+
+def test_measured_routing_moves_moe_latency_the_expected_way():
+    """Decode at batch 8: uniform routing touches 64 experts per layer; a measured routing
+    that sends every token to the same 8 experts reads an eighth of the expert weights."""
+    phase = decode(batch=8, context=256)
+    uniform = model_latency("qwen3-30b-a3b", "A100-LUT-4X", phase)
+    narrow = model_latency(_skewed("qwen3-30b-a3b", [1 / 8] * 8), "A100-LUT-4X", phase)
+    experts = {(g["experts"], g["rows"]) for g in narrow.gemms if "experts" in g}
+    assert experts == {(8, 64)}, "8 experts of 8 tokens"
+    assert narrow.us["gemm"] < 0.5 * uniform.us["gemm"]
+    ratio = uniform.actions["dram.read_bytes"] / narrow.actions["dram.read_bytes"]
+    assert ratio > 3, f"{ratio:.2f}"
+    # prefill: the same skew puts 2048 tokens on each of 8 experts instead of 128 on each of 128
+    narrow = model_latency(_skewed("qwen3-30b-a3b", [1 / 8] * 8), "A100-LUT-4X", prefill(2048))
+    uniform = model_latency("qwen3-30b-a3b", "A100-LUT-4X", prefill(2048))
+    assert narrow.macs == uniform.macs and narrow.us["gemm"] < uniform.us["gemm"]
+
+
+@pytest.mark.parametrize(
+    ("rows", "n", "message"),
+    [
+        ([], 768, "expert rows must be non-negative integers, at least one positive, not []"),
+        ([0, 0], 768, "expert rows must be non-negative integers, at least one positive, not "
+                      "[0, 0]"),
+        ([1, -1], 768, "expert rows must be non-negative integers, at least one positive, not "
+                       "[1, -1]"),
+        ([2, 1.5], 768, "expert rows must be non-negative integers, at least one positive, not "
+                        "[2, 1.5]"),
+        ([2, 1], 0, "GEMM size N must be a positive integer, not 0"),
+    ],
+)  # fmt: skip
+def test_grouped_gemm_bad_input(rows, n, message):
+    with pytest.raises(ValueError) as info:
+        grouped_gemm("A100-LUT-4X", rows, n, 2048)
+    assert str(info.value) == message
