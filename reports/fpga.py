@@ -428,7 +428,7 @@ def _synthesize(
             f"read_verilog wrapper.v; synth_{family} -top {TOP}; tee -q -o wrapper.stat stat -json"
         )
         started = time.perf_counter()
-        _run([yosys, "-q", "-p", script], work)
+        _run([yosys, "-q", "-l", "yosys.log", "-p", script], work)
         stats = {
             "design": _cell_counts(work / "design.stat"),
             "wrapper": _cell_counts(work / "wrapper.stat"),
@@ -543,7 +543,11 @@ def _tool(name: str) -> str:
 def _run(cmd: list[str], cwd: Path) -> None:
     done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        log = (cwd / "nextpnr.log").read_text() if (cwd / "nextpnr.log").exists() else ""
+        log = "".join(
+            (cwd / name).read_text()
+            for name in ("yosys.log", "nextpnr.log")
+            if (cwd / name).exists()
+        )
         errors = re.findall(r"^ERROR: (.*)$", log + done.stdout + done.stderr, re.MULTILINE)
         reason = errors[0] if errors else f"exit code {done.returncode}"
         raise RuntimeError(f"{Path(cmd[0]).name} failed: {reason}")
