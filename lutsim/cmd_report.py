@@ -36,10 +36,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
     levels = tuple(args.levels.split(","))
     if not set(levels) <= {"array", "dp4"} or not levels:
         raise UsageError(f"--levels takes array and/or dp4, not {args.levels!r}")
+    models = ReportSpec().models if args.models is None else tuple(args.models.split(","))
     spec = ReportSpec(
         core=config(args), weight_bits=_ints(args.wbits, "--wbits"), levels=levels,
-        models=tuple(args.models.split(",")), gpu=args.gpu, liberty=args.liberty,
-        clock_ns=args.clock_ns,
+        models=models, gpu=args.gpu, liberty=args.liberty, clock_ns=args.clock_ns,
     )  # fmt: skip
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {args.jobs}")
@@ -61,8 +61,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_config(p)
     p.add_argument("--wbits", default="1,2,4", help="weight widths compared (default 1,2,4)")
     p.add_argument("--levels", default="array,dp4", help="array and/or dp4 (default both)")
-    p.add_argument("--models", default="bitnet-b1.58-3b,llama2-7b",
-                   help="models simulated (presets or config.json, comma-separated)")  # fmt: skip
+    p.add_argument("--models", help="models simulated (presets or config.json, comma-separated; "
+                   "default bitnet-b1.58-3b,llama2-7b,mixtral-8x7b)")  # fmt: skip
     p.add_argument("--gpu", default="A100", choices=("A100", "A100-80GB", "H100"))
     p.add_argument("--liberty", metavar="PATH", help="liberty file (default OSU 0.18 um)")
     p.add_argument("--clock-ns", type=float, help="clock target of every design (default 10)")

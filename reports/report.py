@@ -1,7 +1,8 @@
 """``lutsim report``: synthesis, simulation and energy in one Markdown report with plots.
 
 :func:`build_report` runs, on a :class:`ReportSpec` (built-in defaults: the paper's M2N64K4 tile,
-OSU 0.18 µm, BitNet b1.58 3B and LLaMA-2 7B on A100-like presets):
+OSU 0.18 µm, BitNet b1.58 3B, LLaMA-2 7B and the mixture-of-experts Mixtral-8x7B on A100-like
+presets):
 
 1. **synthesis of the LUT core** (:func:`lutsim.reports.synth.synthesize`, design ``core``): area and
    power per component, Fmax;
@@ -13,8 +14,9 @@ OSU 0.18 µm, BitNet b1.58 3B and LLaMA-2 7B on A100-like presets):
 4. **node scaling** of the core and the arrays to 28 and 7 nm (:func:`lutsim.reports.synth.scale`),
    labeled as scaled;
 5. **latency** of each model's prefill and decode on the LUT 1X/4X/8X presets and the FP16 and
-   INT8 MAC presets (:func:`lutsim.reports.latency.model_latency`), precompute fused and separate,
-   beside the paper's Table 1 where it has the same configuration;
+   INT8 MAC presets (:func:`lutsim.reports.latency.model_latency`; a mixture-of-experts layer's
+   experts as one grouped GEMM per projection), precompute fused and separate, beside the
+   paper's Table 1 where it has the same configuration;
 6. **energy** of the tensor-core datapath per token: the GEMM kernels' action counts x the
    synthesized energy per action (:func:`lutsim.reports.energy.datapath_energy`), for the LUT core of
    each model's quantization and the FP16/INT8 MAC arrays.
@@ -68,7 +70,7 @@ class ReportSpec:
     core: CoreConfig = field(default_factory=load_config)  # the tile synthesized
     weight_bits: tuple[int, ...] = (1, 2, 4)
     levels: tuple[str, ...] = ("array", "dp4")
-    models: tuple[str, ...] = ("bitnet-b1.58-3b", "llama2-7b")
+    models: tuple[str, ...] = ("bitnet-b1.58-3b", "llama2-7b", "mixtral-8x7b")
     gpu: str = "A100"
     phases: tuple[Phase, ...] = (prefill(2048), Phase("decode", 1024, 1, 1), decode(1, 2048))
     liberty: str | None = None
@@ -603,7 +605,9 @@ def markdown(data: dict[str, Any], plots: dict[str, str]) -> str:
     w("\n## 5. Latency on GPU presets\n\n")
     w("GEMMs and table precompute through the cycle model (fast mode, with each GPU's fixed "
       "time per kernel and sustained rates); attention, LM head and element-wise work by their "
-      "rooflines; kernels in sequence, host launches hidden (`reports/latency.py`). `linear` = "
+      "rooflines; kernels in sequence, host launches hidden (`reports/latency.py`). The routed "
+      "experts of a mixture-of-experts layer run as one grouped GEMM per projection (every "
+      "active expert's tiles in one kernel, tokens split evenly over the experts). `linear` = "
       "GEMMs + precompute; speed-ups against the FP16 MAC preset of the same GPU, which here "
       "runs the same low-bit model dequantized (`x FP16 MAC`), and against the FP16 model "
       "(the same shapes, dense W16A16, on the same FP16 preset: `x FP16 model`). `baseline` "
@@ -659,9 +663,8 @@ def markdown(data: dict[str, Any], plots: dict[str, str]) -> str:
         if not gemms or "limit" not in gemms[0]:
             continue
         top = max(gemms, key=lambda g: g["count"] * g["us"])
-        rows.append((r["model"], _phase_text(r["phase"]), r["preset"],
-                     f"{top['m']}x{top['n']}x{top['k']} x{top['count']}", top["limit"],
-                     top["why"]))  # fmt: skip
+        rows.append((r["model"], _phase_text(r["phase"]), r["preset"], _gemm_text(top),
+                     top["limit"], top["why"]))  # fmt: skip
     w(_table(("model", "phase", "preset", "GEMM (MxNxK x count)", "limit", "in words"), rows))
     pre = paper.PRECOMPUTE
     w(f"\nThe paper measures the precompute at {pre['unfused'][0]}–{pre['unfused'][1]} % of the "
@@ -693,6 +696,15 @@ def markdown(data: dict[str, Any], plots: dict[str, str]) -> str:
     w(f"\nMachine: {prov['machine']}. Configuration of the report: `{json.dumps(data['spec'])}`"
       "\n")  # fmt: skip
     return out.getvalue()
+
+
+def _gemm_text(gemm: dict) -> str:
+    """A GEMM row's shape: ``MxNxK xcount``, or a grouped kernel's experts and their rows."""
+    shape = f"{gemm['m']}x{gemm['n']}x{gemm['k']}"
+    if "experts" in gemm:
+        shape = (f"{gemm['experts']} experts of up to {shape} ({gemm['rows']} rows), "
+                 "grouped")  # fmt: skip
+    return f"{shape} x{gemm['count']}"
 
 
 def _why(ours: dict, theirs: float, base: dict | None) -> str:

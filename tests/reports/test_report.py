@@ -14,8 +14,8 @@ from lutsim.reports.report import ReportSpec, build_report
 from tests.lutsim.test_cli import fails, run, usage_error
 
 SMALL = ReportSpec(
-    core=CoreConfig(m=1, n=1), weight_bits=(2,), levels=("dp4",), models=("llama2-7b",),
-    phases=(prefill(16), decode(2, 32)),
+    core=CoreConfig(m=1, n=1), weight_bits=(2,), levels=("dp4",),
+    models=("llama2-7b", "mixtral-8x7b"), phases=(prefill(16), decode(2, 32)),
 )  # fmt: skip
 
 
@@ -46,6 +46,33 @@ def test_report_has_table1_and_the_scaling_study(report):
     for row in data["latency"]:
         for g in row["fused"]["gemms"]:
             assert g["limit"] and "faster with" in g["why"]
+
+
+def test_report_has_a_mixture_of_experts_model(report):
+    from lutsim.compiler import load_model
+
+    assert any(load_model(model).moe for model in ReportSpec().models), "the default report"
+    _, files, _ = report
+    data = json.loads(files["json"].read_text())
+    rows = [r for r in data["latency"] if r["model"] == "mixtral-8x7b"]
+    assert len(rows) == len(SMALL.phases) * len(SMALL.presets)
+    for row in rows:  # 32 layers x gate, up and down, each one grouped kernel
+        grouped = [g for g in row["fused"]["gemms"] if "experts" in g]
+        assert sum(g["count"] for g in grouped) == 32 * 3
+        tokens = row["phase"]["batch"] * row["phase"]["tokens"]  # x top-2 over 8 experts
+        assert {g["experts"] for g in grouped} == {min(8, 2 * tokens)}
+    direct = model_latency("mixtral-8x7b", "A100-LUT-4X", prefill(16)).to_dict()
+    row = next(r for r in rows if r["preset"] == "A100-LUT-4X" and r["phase"]["tokens"] == 16)
+    assert row["fused"]["us"] == direct["us"]
+    text = files["markdown"].read_text()
+    assert "| mixtral-8x7b | decode BS2 ctx 32 | A100-LUT-4X |" in text
+    assert "8 experts of up to 4x14336x4096 (32 rows), grouped x64" in text
+
+
+def test_report_cli_default_models(tmp_path):
+    result = run(tmp_path, "report", "--help")
+    assert result.returncode == 0
+    assert f"default {','.join(ReportSpec().models)})" in " ".join(result.stdout.split())
 
 
 def test_report_files_and_progress(report):
@@ -80,7 +107,8 @@ def test_report_numbers_come_from_the_tools(report):
         "conventional", "symmetrized", "inverted", "precomputed"
     ]  # fmt: skip
     # the latency rows are the library's, preset by preset
-    rows = [r for r in data["latency"] if r["phase"]["name"] == "decode"]
+    rows = [r for r in data["latency"]
+            if r["phase"]["name"] == "decode" and r["model"] == "llama2-7b"]  # fmt: skip
     assert len(rows) == len(SMALL.presets)
     direct = model_latency("llama2-7b", "A100-LUT-4X", decode(2, 32)).to_dict()
     row = next(r for r in rows if r["preset"] == "A100-LUT-4X")
@@ -88,7 +116,7 @@ def test_report_numbers_come_from_the_tools(report):
     assert "separate" not in next(r for r in rows if r["preset"] == "A100-FP16")
     # energy: action counts x the synthesized energy per action
     energy = next(e for e in data["energy"] if e["preset"] == "A100-LUT-4X"
-                  and e["phase"]["name"] == "decode")  # fmt: skip
+                  and e["phase"]["name"] == "decode" and e["model"] == "llama2-7b")  # fmt: skip
     priced = lut.to_dict()
     expected = datapath_energy(direct["actions"], priced, CoreConfig(**direct["core"]))
     assert energy["pj"] == pytest.approx(expected["pj"], rel=1e-12) and energy["pj"] > 0
