@@ -7,11 +7,13 @@ compared with its measured time. Prints the mean absolute percentage error (MAPE
 cases per GPU and per size bucket, on the validation rows and on the calibration rows separately,
 and the excluded rows with their reasons.
 
-``--fit`` refits the fitted costs (per GPU: the fixed time of a kernel and the sustained issue
-rate of the tensor cores) on the calibration rows only, and prints the values to put into
+``--fit`` refits the fitted costs (per GPU: the fixed time of a kernel, the host's launch, the
+sustained issue rate of the tensor cores and their power limit; for the A100 40GB PCIe its own
+power limit) on the calibration rows only, and prints the values to put into
 ``sim/presets.py``: for each issue rate of a grid, every calibration row is simulated without
-fixed time, and the fixed time that minimizes the calibration MAPE is the weighted median of the
-residuals (weights 1 / measured time); the pair with the lowest MAPE wins.
+fixed time and power limit; each power limit of a grid then stretches the kernels above it, and
+the fixed time that minimizes the calibration MAPE is the weighted median of the residuals
+(weights 1 / measured time); the combination with the lowest MAPE wins.
 
     .venv/bin/python benchmarks/validate_gpu.py            # MAPE with the preset costs
     .venv/bin/python benchmarks/validate_gpu.py --fit      # refit on the calibration rows
@@ -29,15 +31,16 @@ import numpy as np
 
 from lutsim.sim import measurements
 from lutsim.sim.gpu import simulate_machine
-from lutsim.sim.presets import GPU_COSTS, PRESETS, machine
+from lutsim.sim.presets import GPU_COSTS, PRESETS, VARIANTS
 
 ISSUE_GRID = np.round(np.arange(0.70, 1.0001, 0.02), 2)
+POWER_GRID = np.round(np.arange(0.50, 1.0001, 0.02), 2)
 
 
 def predict_us(row, costs=None) -> float:
     """The model's time of ``row`` on its preset, with ``costs`` (default: the preset's): the
     simulated kernel, plus the host's launch when the row times each call."""
-    mach = machine(row.preset, row.wbits, row.act)
+    mach = row.machine()
     if costs is not None:
         mach = dataclasses.replace(mach, costs=costs)
     launch = mach.costs.launch_us if row.timing == "per call" else 0.0
@@ -89,36 +92,62 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
 
 
+def _family(row) -> str:
+    """The GPU whose fitted costs a row's fit uses: its own, or for a variant
+    (:data:`lutsim.sim.presets.VARIANTS`) the variant's (the A100 80GB shares the A100's)."""
+    return row.costs if row.costs in VARIANTS else row.gpu
+
+
 def fit(rows) -> dict:
-    """Per GPU: the (on-GPU fixed time, host launch time, issue rate) that minimize the
-    calibration MAPE. The fixed time comes from the kernel-timed rows, the launch time from
-    the per-call rows' residuals beyond it; a GPU without kernel-timed rows takes the fixed time
-    of the GPU fitted before it (H100 first)."""
+    """Per GPU: the (on-GPU fixed time, host launch time, issue rate, power limit) that minimize
+    the calibration MAPE. For each issue rate of the grid every row is simulated once without
+    fixed time and power limit; each power limit of the grid then stretches the kernels whose
+    tensor-core rate is above it (:func:`lutsim.sim.gpu.power_limited`); the fixed time comes
+    from the kernel-timed rows, the launch time from the per-call rows' residuals beyond it; a
+    GPU without kernel-timed rows takes the fixed time of the GPU fitted before it (H100 first).
+    A variant (the A100 40GB PCIe, 250 W) fits its power limit alone on its own rows, with its
+    GPU's other costs."""
     best: dict = {}
-    for gpu in sorted({r.gpu for r in rows if r.split == "calibration"}, reverse=True):
-        cal = [r for r in rows if r.split == "calibration" and r.gpu == gpu]
+    calibration = [r for r in rows if r.split == "calibration"]
+    families = sorted({_family(r) for r in calibration},
+                      key=lambda f: (f in VARIANTS, f != "H100", f))  # fmt: skip
+    for family in families:
+        cal = [r for r in calibration if _family(r) == family]
         meas = np.array([r.time_us for r in cal])
         kernel = np.array([r.timing == "kernel" for r in cal])
-        base = GPU_COSTS[gpu]
-        for issue in ISSUE_GRID:
+        base = GPU_COSTS[family]
+        parent = best.get(VARIANTS.get(family))
+        for issue in [parent[2]] if parent else ISSUE_GRID:
             costs = dataclasses.replace(base, kernel_fixed_us=0.0, launch_us=0.0,
-                                        issue_efficiency=float(issue))  # fmt: skip
-            pred = np.array([predict_us(r, costs) for r in cal])
-            residual, weight = meas - pred, 1.0 / meas
-            if kernel.any():
-                fixed = max(0.0, _weighted_median(residual[kernel], weight[kernel]))
-            else:
-                fixed = next(iter(best.values()))[0]
-            launch = max(0.0, _weighted_median(residual[~kernel] - fixed, weight[~kernel]))
-            total = pred + fixed + np.where(kernel, 0.0, launch)
-            mape = float(np.mean(np.abs(total - meas) / meas))
-            print(f"{gpu} issue {issue:.2f}: fixed {fixed:.2f} us, launch {launch:.2f} us, "
-                  f"calibration MAPE {100 * mape:.2f} %", file=sys.stderr)  # fmt: skip
-            if gpu not in best or mape < best[gpu][3]:
-                best[gpu] = (round(fixed, 2), round(launch, 2), float(issue), mape)
-    for gpu, (fixed, launch, issue, mape) in best.items():
-        print(f"{gpu}: kernel_fixed_us = {fixed}, launch_us = {launch}, issue_efficiency = "
-              f"{issue} (calibration MAPE {100 * mape:.2f} %)")  # fmt: skip
+                                        issue_efficiency=float(issue), power_efficiency=1.0)  # fmt: skip
+            runs = [simulate_machine(dataclasses.replace(r.machine(), costs=costs),
+                                     r.m, r.n, r.k) for r in cal]  # fmt: skip
+            gemm_us = np.array([run.gemm.cycles / run.freq_mhz for run in runs])
+            rate = np.array([run.gemm.utilization["tensor"] for run in runs]) * issue
+            for power in POWER_GRID:
+                pred = gemm_us * np.maximum(1.0, rate / power)
+                residual, weight = meas - pred, 1.0 / meas
+                if parent:
+                    fixed, launch = parent[:2]
+                else:
+                    if kernel.any():
+                        fixed = max(0.0, _weighted_median(residual[kernel], weight[kernel]))
+                    else:
+                        fixed = best["H100"][0]
+                    launch = max(0.0, _weighted_median(residual[~kernel] - fixed,
+                                                       weight[~kernel]))  # fmt: skip
+                total = pred + fixed + np.where(kernel, 0.0, launch)
+                mape = float(np.mean(np.abs(total - meas) / meas))
+                print(f"{family} issue {issue:.2f} power {power:.2f}: fixed {fixed:.2f} us, "
+                      f"launch {launch:.2f} us, calibration MAPE {100 * mape:.2f} %",
+                      file=sys.stderr)  # fmt: skip
+                if family not in best or mape < best[family][4] - 1e-12:
+                    best[family] = (round(fixed, 2), round(launch, 2), float(issue),
+                                    float(power), mape)  # fmt: skip
+    for family, (fixed, launch, issue, power, mape) in best.items():
+        print(f"{family}: kernel_fixed_us = {fixed}, launch_us = {launch}, issue_efficiency = "
+              f"{issue}, power_efficiency = {power} (calibration MAPE {100 * mape:.2f} % over "
+              f"its rows)")  # fmt: skip
     return best
 
 
@@ -138,7 +167,8 @@ def main(argv=None) -> int:
         print(
             f"{gpu}: fixed {costs.kernel_fixed_us} us + DRAM latency {costs.dram_latency_ns} "
             f"ns per kernel (+ launch {costs.launch_us} us per timed call), DRAM "
-            f"{costs.dram_efficiency} of peak, issue rate {costs.issue_efficiency} of peak"
+            f"{costs.dram_efficiency} of peak, issue rate {costs.issue_efficiency} of peak, "
+            f"power limit {costs.power_efficiency} of peak"
         )
     report(used, preds, "validation", args.worst)
     report(used, preds, "calibration", args.worst)

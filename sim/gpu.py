@@ -70,7 +70,12 @@ Costs under load (:class:`lutsim.sim.presets.GpuCosts`, applied identically in b
   law) is paced by latency, not bandwidth. The host's launch is not included (kernels queued back to
   back hide it); ``benchmarks/validate_gpu.py`` adds it to compare with per-call timings.
 * **Sustained rates**: DRAM at ``dram_efficiency`` of its peak; every tensor-core issue slot at
-  ``latency / issue_efficiency`` cycles (clock under the power limit, issue stalls).
+  ``latency / issue_efficiency`` cycles (issue stalls, the clock a light load holds).
+* **Power limit**: a GEMM whose tensor cores would run above ``power_efficiency`` of their
+  peak rate is stretched to that rate (:func:`power_limited`): the board lowers its clock
+  when a dense tensor-core load would draw more than its power limit (400 W A100 SXM4, 250 W
+  A100 PCIe, 700 W H100 SXM5), as a large GEMM's does and a small or memory-bound one's does
+  not.
 * **Waves**: CTAs go to SMs in launch order, one per SM at a time, so a last wave that fills
   few SMs (wave quantization) and CTAs fewer than SMs cost what they cost.
 * ``sustained=False`` (:func:`simulate`) gives the ideal machine: peak rates, no fixed time.
@@ -152,6 +157,7 @@ __all__ = [
     "roofline_cycles",
     "simulate",
     "simulate_machine",
+    "power_limited",
     "simulate_precompute",
 ]
 
@@ -473,7 +479,7 @@ def _busy(mach: Machine, actions: dict[str, float], slot_cycles: float) -> dict[
 
 def _kernel(
     name: str, mach: Machine, cycles: int, busy, actions, events: int, fixed: int = 0,
-    plan: Plan | None = None,
+    plan: Plan | None = None, stretch: float = 1.0,
 ) -> KernelRun:  # fmt: skip
     gpu = mach.gpu
     tcs = gpu.sms * gpu.tensor_cores_per_sm
@@ -481,9 +487,19 @@ def _kernel(
     cycles = int(cycles) + fixed
     util = {r: busy[r] / (units[r] * cycles) for r in RESOURCES}
     nbytes = {key: value for key, value in actions.items() if key.endswith("_bytes")}
-    why = explain(mach, cycles, fixed, util, plan)
+    why = explain(mach, cycles, fixed, util, plan, stretch)
     return KernelRun(name, cycles, util, nbytes, actions, max(RESOURCES, key=util.get), events,
                      fixed, why)  # fmt: skip
+
+
+def power_limited(mach: Machine, cycles: int, peak_cycles: float) -> int:
+    """A kernel's ``cycles`` within the GPU's power limit: its tensor cores run at
+    ``peak_cycles`` (their issue slots at the peak rate, summed over the tensor cores) /
+    (tensor cores x ``cycles``) of their peak rate; above ``GpuCosts.power_efficiency`` the
+    clock drops until the rate is that (:class:`lutsim.sim.presets.GpuCosts`)."""
+    tcs = mach.gpu.sms * mach.gpu.tensor_cores_per_sm
+    rate = peak_cycles / (tcs * max(cycles, 1))
+    return max(cycles, math.ceil(cycles * rate / mach.costs.power_efficiency))
 
 
 def _precompute(mach: Machine, m: int, k: int, how: str) -> KernelRun | None:
@@ -549,7 +565,9 @@ def simulate_machine(
     else:
         result = run_fast(plan)
         busy, events = _busy(mach, actions, plan.slot_cycles), 0
-    gemm = _kernel("gemm", mach, result["cycles"], busy, actions, events, mach.fixed_cycles, plan)
+    cycles = power_limited(mach, result["cycles"], actions["tc.issue"] * plan.instr_cycles)
+    gemm = _kernel("gemm", mach, cycles, busy, actions, events, mach.fixed_cycles, plan,
+                   cycles / max(result["cycles"], 1))  # fmt: skip
     kernels = [kernel for kernel in (_precompute(mach, m, k, precompute), gemm) if kernel]
     totals: dict[str, float] = {}
     for kernel in kernels:

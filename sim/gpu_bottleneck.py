@@ -9,6 +9,8 @@ limit         when
 ============= ==================================================================================
 ``fixed``     the fixed time of a kernel (:class:`lutsim.sim.presets.GpuCosts`) is at least half of
               it: a launch-bound kernel
+``power``     the GPU's power limit stretched the kernel (``GpuCosts.power_efficiency``): its
+              tensor cores would run faster than the board's power allows, so the clock drops
 a resource    ``tensor``, ``vector``, ``smem``, ``l2`` or ``dram``: the busiest resource is busy
               at least :data:`SATURATED` of the time the fixed part leaves
 ``occupancy`` no resource is saturated and the CTAs leave SMs idle: fewer CTAs than SMs, or a last
@@ -44,6 +46,8 @@ ADVICE = {
     "dram": "fewer bytes (fewer weight bits, smaller tables) or more DRAM bandwidth",
     "fixed": "more work per kernel: fuse kernels or batch more rows",
     "occupancy": "more CTAs: smaller CTA tiles or split-K, so that every SM has work in every wave",
+    "power": "less energy per operation (the same work at lower power: fewer weight bits, "
+    "cheaper arithmetic) or a higher power limit",
     "latency": "more steps per CTA to amortize each pipeline fill and epilogue (larger K per CTA), "
     "or fewer, larger kernels",
 }
@@ -55,10 +59,12 @@ RESOURCE_WORDS = {
 }  # fmt: skip
 
 
-def explain(mach, cycles: int, fixed: int, util: dict[str, float], plan=None) -> dict[str, Any]:
+def explain(mach, cycles: int, fixed: int, util: dict[str, float], plan=None,
+            stretch: float = 1.0) -> dict[str, Any]:  # fmt: skip
     """The limit of a kernel of ``cycles`` cycles (``fixed`` of them fixed time) whose
     resources are busy ``util`` of the time, on ``mach``; ``plan``: the GEMM's
-    :class:`lutsim.sim.gpu_plan.Plan` (None for other kernels). See the module docstring."""
+    :class:`lutsim.sim.gpu_plan.Plan` (None for other kernels); ``stretch``: how much the power
+    limit lengthened its simulated cycles (1: not at all). See the module docstring."""
     ranked = sorted(util, key=util.get, reverse=True)
     top, second = ranked[0], ranked[1]
     fixed_share = fixed / cycles if cycles else 0.0
@@ -82,6 +88,8 @@ def explain(mach, cycles: int, fixed: int, util: dict[str, float], plan=None) ->
                  "latency_bytes": float(need)}  # fmt: skip
     if fixed_share >= 0.5:
         limit = "fixed"
+    elif stretch > 1.01:
+        limit = "power"
     elif util[top] >= SATURATED * streaming:
         limit = top
     elif sm_share < 0.75:
@@ -95,6 +103,9 @@ def explain(mach, cycles: int, fixed: int, util: dict[str, float], plan=None) ->
         head = f"launch-bound: the fixed time is {fixed_share:.0%} of the kernel"
     elif resource:
         head = f"{RESOURCE_WORDS[limit]}-bound ({limit} busy {util[limit]:.0%})"
+    elif limit == "power":
+        head = (f"power-limited: at its tensor cores' rate it would draw more than the board's "
+                f"power limit, so the clock drops and it takes {stretch - 1:.0%} longer")  # fmt: skip
     elif limit == "occupancy":
         head = (f"occupancy-bound: {facts['ctas']} CTAs on {facts['sms']} SMs in "
                 f"{facts['waves']} wave(s) keep {sm_share:.0%} of the SM slots busy, and no "
@@ -120,6 +131,7 @@ def explain(mach, cycles: int, fixed: int, util: dict[str, float], plan=None) ->
         "behind": behind,
         "fixed_share": fixed_share,
         "sm_share": sm_share,
+        "power_stretch": stretch,
         **facts,
         "advice": ADVICE[limit],
         "text": text,

@@ -23,13 +23,18 @@ vLLM PR #13917, triton PR #3546                   a per-call floor of 57-69 us a
 the older revision of the MAMF table              superseded by the current revision
 DeepGEMM grouped (MoE) GEMMs                      several GEMMs in one kernel, not one GEMM
 inputs of zeros or small integers (Horace He's    data-dependent power: such inputs draw less
-zero and integer rows, the CUTLASS profiler doc)  power and hold a higher clock than real data
+zero and integer rows, the CUTLASS profiler doc   power and hold a higher clock than real data
+and CUTLASS issue #956, run with its arguments)
 ================================================= ============================================
 
 Every other row is compared with the dense preset of its GPU and format: FP16 and BF16 with
-``<GPU>-FP16`` at 16-bit weights, FP8 with ``H100-FP8`` at 8-bit weights. A100 rows of any
-variant (SXM4 40/80 GB, PCIe 40 GB: the same SMs and clocks) use ``A100``; H100 SXM5 and H800
-(the H100 SXM5 compute and memory with reduced NVLink) use ``H100``.
+``<GPU>-FP16`` at 16-bit weights, FP8 with ``H100-FP8`` at 8-bit weights. The variant is what
+the row's source states (the ``variant`` column), nothing else: an A100 80GB uses
+``A100-80GB`` (2039 GB/s; the MLX rows' source shows its 80 GB by its own figures: cuBLAS
+reads 1783 GB/s, above the 40 GB cards' 1555 GB/s peak), an A100 40GB PCIe uses ``A100`` with the costs of the 250 W card
+(:data:`lutsim.sim.presets.VARIANTS` ``"A100-PCIe"``), every other A100 row (SXM4, or not
+stated) ``A100``; H100 SXM5 and H800 (the H100 SXM5 compute and memory with reduced NVLink)
+use ``H100``.
 
 Timing: a row is ``kernel`` time when its harness times the kernel on the GPU alone (DeepGEMM's
 README: CUPTI kernel durations through ``bench_kineto``; vLLM's ``bench_fp8_gemm``:
@@ -48,6 +53,8 @@ import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
+
+from .presets import VARIANTS, Machine, machine
 
 __all__ = ["DATA", "SPLITS", "Measurement", "bucket", "load"]
 
@@ -83,6 +90,7 @@ class Measurement:
     locator: str
     notes: str
     preset: str | None
+    costs: str | None  # the variant whose costs apply (a key of presets.GPU_COSTS)
     wbits: int | None
     act: str | None
     split: str
@@ -92,6 +100,11 @@ class Measurement:
     @property
     def bucket(self) -> str:
         return bucket(self.m, self.n, self.k)
+
+    def machine(self) -> Machine:
+        """The machine the row is simulated on: its preset with its variant's costs."""
+        variant = self.costs if self.costs in VARIANTS else None
+        return machine(self.preset, self.wbits, self.act, variant=variant)
 
 
 def bucket(m: int, n: int, k: int) -> str:
@@ -113,9 +126,19 @@ def _split(row: dict) -> str:
     )
 
 
+def _variant(gpu: str, variant: str) -> str:
+    """The GPU (or variant) whose preset and costs a row uses, from its stated variant."""
+    if gpu == "A100" and "80GB" in variant:
+        return "A100-80GB"
+    if gpu == "A100" and "PCIe-40GB" in variant:
+        return "A100-PCIe"
+    return gpu
+
+
 def _target(row: dict) -> tuple[str | None, int | None, str | None, str]:
     """(preset, weight bits, activation format, exclusion reason or "")."""
     dtype, gpu, variant = row["dtype"], row["gpu"], row["variant"]
+    gpu = VARIANTS.get(_variant(gpu, variant), _variant(gpu, variant))
     if dtype == "tf32":
         return None, None, None, "no TF32 preset"
     if "PCIe" in variant and gpu == "H100":
@@ -147,7 +170,8 @@ def load(path: Path | str = DATA) -> list[Measurement]:
             rows.append(Measurement(
                 gpu=row["gpu"], variant=row["variant"], dtype=row["dtype"], m=m, n=n, k=k,
                 time_us=time_us, library=row["library"], source=row["source"],
-                locator=row["locator"], notes=row["notes"], preset=preset, wbits=wbits,
+                locator=row["locator"], notes=row["notes"], preset=preset,
+                costs=_variant(row["gpu"], row["variant"]) if preset else None, wbits=wbits,
                 act=act, split="excluded" if reason else _split(row), reason=reason,
                 timing="kernel" if row["source"].startswith(_KERNEL_TIMED) else "per call",
             ))  # fmt: skip

@@ -46,18 +46,31 @@ source, and the fitted ones the measurements they were fitted to) turn the throu
 times comparable with measured kernels: a fixed time per kernel (prologue, epilogue and tail
 that the cycle model does not count), the DRAM latency every pipeline step waits for, the
 sustained fraction of the DRAM bandwidth, the sustained issue rate of the tensor cores under
-load, and the host's launch (only to compare with per-call measurements). ``sustained=False``
+load, the power limit on their rate, and the host's launch (only to compare with per-call
+measurements). ``sustained=False``
 in :func:`machine` gives the ideal machine (peak rates, no fixed time).
 
-==================== ======= ======= ==========================================================
-cost                 A100    H100    source
-==================== ======= ======= ==========================================================
-fixed time / kernel  3.26 us 3.26 us fitted: H100 kernel-timed calibration rows (A100: carried)
-DRAM latency         370 ns  370 ns  pointer chase, H100 PCIe (gpu-benches; A100: carried)
-DRAM sustained       0.95    0.95    STREAM-like read, H100 PCIe (gpu-benches; carried over)
-issue rate sustained 0.92    0.84    fitted: calibration rows
-host launch / call   5.26 us 4.97 us fitted: per-call calibration rows (not in kernel times)
-==================== ======= ======= ==========================================================
+==================== ======= ========= ======= ================================================
+cost                 A100    A100-PCIe H100    source
+==================== ======= ========= ======= ================================================
+fixed time / kernel  3.26 us 3.26 us   3.26 us fitted: H100 kernel-timed calibration rows
+                                               (A100: carried)
+DRAM latency         370 ns  370 ns    370 ns  pointer chase, H100 PCIe (gpu-benches; A100:
+                                               carried)
+DRAM sustained       0.95    0.95      0.95    STREAM-like read, H100 PCIe (gpu-benches;
+                                               carried over)
+issue rate sustained 0.98    0.98      0.84    fitted: calibration rows
+power limit (rate)   0.84    0.76      0.68    fitted: calibration rows (A100-PCIe: its own)
+host launch / call   5.27 us 5.27 us   4.97 us fitted: per-call calibration rows (not in
+                                               kernel times)
+==================== ======= ========= ======= ================================================
+
+The power limit is the highest fraction of the tensor cores' peak rate a GPU sustains within
+its board power (400 W A100 SXM4, 250 W A100 PCIe, 700 W H100 SXM5): a kernel that would run
+them faster is stretched to it, as the board lowers its clock (:func:`lutsim.sim.gpu.power_limited`).
+``A100-PCIe`` is a variant (:data:`VARIANTS`): the A100 40GB PCIe has the A100's facts and
+costs but its own power limit; ``machine(..., variant="A100-PCIe")`` gives an A100 preset its
+costs. The A100-80GB shares the A100's costs.
 """
 
 from __future__ import annotations
@@ -76,6 +89,7 @@ __all__ = [
     "GPUS",
     "GPU_COSTS",
     "PEAK_COSTS",
+    "VARIANTS",
     "GPU_SOURCES",
     "MAC_FORMATS",
     "PRESETS",
@@ -97,6 +111,9 @@ GPU_SOURCES = types.MappingProxyType(
         "FP16 FMA per tensor core per clock; dense FP16 312 TFLOPS, INT8 624 TOPS",
         "a100-80gb-datasheet": "NVIDIA A100 Tensor Core GPU datasheet (2021): A100 80GB SXM "
         "HBM2e 2039 GB/s",
+        "a100-pcie-datasheet": "NVIDIA A100 Tensor Core GPU datasheet (2021): A100 40GB PCIe, "
+        "the same GPU (108 SMs, 1410 MHz boost, 1555 GB/s HBM2) at a maximum power of 250 W "
+        "against the SXM4's 400 W",
         "h100-whitepaper": "NVIDIA H100 Tensor Core GPU Architecture (whitepaper, 2022), "
         "Table 3 (H100 SXM5): 132 SMs, 4 tensor cores/SM, 128 FP32 cores/SM, 256 KB register "
         "file/SM, 50 MB L2, 3.35 TB/s HBM3; dense FP16 989.4 TFLOPS, INT8 1978.9 TOPS, FP8 "
@@ -225,11 +242,15 @@ GPUS: dict[str, GpuSpec] = {
 # fmt: on
 
 # Fitted by ``benchmarks/validate_gpu.py --fit`` (calibration rows only; see COST_SOURCES).
+# The power limits are rates (fractions of the tensor cores' peak), fitted with the issue rate.
 # The on-GPU fixed time is fitted on the H100's kernel-timed calibration rows; no A100 row is
 # kernel-timed, so the A100 carries the H100's over and fits its launch time on per-call rows.
 A100_FIXED_US = 3.26
-A100_ISSUE = 0.92
-A100_LAUNCH_US = 5.26
+A100_ISSUE = 0.98
+A100_LAUNCH_US = 5.27
+A100_POWER = 0.84
+A100_PCIE_POWER = 0.76
+H100_POWER = 0.68
 H100_FIXED_US = 3.26
 H100_ISSUE = 0.84
 H100_LAUNCH_US = 4.97
@@ -245,6 +266,16 @@ COST_SOURCES = types.MappingProxyType(
         "fitted-calibration": "fitted by benchmarks/validate_gpu.py --fit on the calibration rows "
         "of sim/data/gpu_measurements.csv (split column 'calibration'; the validation rows were "
         "not used); the fit minimizes the mean absolute percentage error of the dense presets",
+        "fitted-pcie": "fitted by benchmarks/validate_gpu.py --fit on the calibration rows of "
+        "sim/data/gpu_measurements.csv that name an A100 40GB PCIe (250 W against the SXM4's "
+        "400 W: a100-pcie-datasheet in GPU_SOURCES); its other costs are the A100's",
+        "power-limit": "why a power limit: the board lowers its clocks when it draws more than "
+        "its power limit (nvidia-smi documentation, clocks event reason 'SW Power Cap'); limits "
+        "400 W A100 SXM4 and 250 W A100 40GB PCIe (NVIDIA A100 datasheet, 2021), up to 700 W "
+        "H100 SXM5 (NVIDIA H100 datasheet, 2022); the same GEMM on an A100 reaches 257-295 "
+        "TFLOPS depending on how much power its input data draws (Horace He, 'Strangely, "
+        "Matrix Multiplications on GPUs Run Faster When Given Predictable Data'); the rate the "
+        "limit allows is fitted (fitted-calibration, fitted-pcie)",
         "ideal": "the ideal machine: peak rates, no fixed time",
     }
 )
@@ -267,7 +298,11 @@ class GpuCosts:
     ``issue_efficiency``: the sustained issue rate of a tensor core under load as a fraction of
     its peak (clock below boost under the power limit, warp-scheduling and register-bank
     stalls); every issue slot takes ``latency / issue_efficiency`` cycles. It is a property of
-    the GPU, so the LUT presets on that GPU pay it too."""
+    the GPU, so the LUT presets on that GPU pay it too. ``power_efficiency``: the highest
+    fraction of the tensor cores' peak rate the GPU sustains within its power limit (the board
+    lowers its clock when a kernel's tensor-core load would draw more); a kernel whose issue
+    slots keep the tensor cores busier than that is stretched to it (``power-limit`` in
+    :data:`COST_SOURCES`; fitted; per issue slot, so the LUT presets pay it too)."""
 
     kernel_fixed_us: float
     dram_latency_ns: float
@@ -275,13 +310,14 @@ class GpuCosts:
     issue_efficiency: float
     launch_us: float
     sources: types.MappingProxyType = field(repr=False, compare=False)
+    power_efficiency: float = 1.0
 
     def __post_init__(self):
         for name in ("kernel_fixed_us", "dram_latency_ns", "launch_us"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a non-negative number, not {value!r}")
-        for name in ("dram_efficiency", "issue_efficiency"):
+        for name in ("dram_efficiency", "issue_efficiency", "power_efficiency"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and 0 < value <= 1):
                 raise ValueError(f"{name} must be a number in (0, 1], not {value!r}")
@@ -294,22 +330,30 @@ class GpuCosts:
         return self.dram_latency_ns * freq_mhz / 1e3
 
 
-def _costs(fixed_us, latency_ns, dram, issue, launch_us, sources) -> GpuCosts:
+def _costs(fixed_us, latency_ns, dram, issue, launch_us, sources, power=1.0) -> GpuCosts:
     return GpuCosts(fixed_us, latency_ns, dram, issue, launch_us,
-                    types.MappingProxyType(sources))  # fmt: skip
+                    types.MappingProxyType(sources), power)  # fmt: skip
 
 
 _FITTED = {"kernel_fixed_us": "fitted-calibration", "dram_latency_ns": "gpu-benches-latency",
            "dram_efficiency": "gpu-benches-stream", "issue_efficiency": "fitted-calibration",
-           "launch_us": "fitted-calibration"}  # fmt: skip
+           "launch_us": "fitted-calibration", "power_efficiency": "fitted-calibration"}  # fmt: skip
 
 # fmt: off
 GPU_COSTS: dict[str, GpuCosts] = {  # fitted values: see COST_SOURCES["fitted-calibration"]
-    "A100":      _costs(A100_FIXED_US, 370.0, 0.95, A100_ISSUE, A100_LAUNCH_US, _FITTED),
-    "A100-80GB": _costs(A100_FIXED_US, 370.0, 0.95, A100_ISSUE, A100_LAUNCH_US, _FITTED),
-    "H100":      _costs(H100_FIXED_US, 370.0, 0.95, H100_ISSUE, H100_LAUNCH_US, _FITTED),
+    "A100":      _costs(A100_FIXED_US, 370.0, 0.95, A100_ISSUE, A100_LAUNCH_US, _FITTED,
+                        A100_POWER),
+    "A100-80GB": _costs(A100_FIXED_US, 370.0, 0.95, A100_ISSUE, A100_LAUNCH_US, _FITTED,
+                        A100_POWER),
+    "H100":      _costs(H100_FIXED_US, 370.0, 0.95, H100_ISSUE, H100_LAUNCH_US, _FITTED,
+                        H100_POWER),
+    "A100-PCIe": _costs(A100_FIXED_US, 370.0, 0.95, A100_ISSUE, A100_LAUNCH_US,
+                        {**_FITTED, "power_efficiency": "fitted-pcie"}, A100_PCIE_POWER),
 }
 # fmt: on
+VARIANTS = types.MappingProxyType({"A100-PCIe": "A100"})
+"""Variants of a GPU with its facts but costs of their own (:data:`GPU_COSTS`): the A100 40GB
+PCIe is the A100 at 250 W (``a100-pcie-datasheet``), with a lower power limit."""
 PEAK_COSTS = _costs(0.0, 0.0, 1.0, 1.0, 0.0, dict.fromkeys(_FITTED, "ideal"))
 """The ideal machine's costs: peak rates, no fixed time."""
 
@@ -488,6 +532,7 @@ def machine(
     freq_mhz: float | None = None,
     sustained: bool = True,
     rows_resident: bool = False,
+    variant: str | None = None,
 ) -> Machine:
     """Resolve a preset into a :class:`Machine`.
 
@@ -503,9 +548,18 @@ def machine(
     paper's normalization of both GPUs); ``sustained``: the GPU's costs under load
     (:data:`GPU_COSTS`), or with False the ideal machine (:data:`PEAK_COSTS`);
     ``rows_resident``: kernels may keep each CTA's tables (or activations) in shared memory
-    across an N loop of several column tiles (:class:`lutsim.sim.gpu_plan.Tiling` ``n_loop``).
+    across an N loop of several column tiles (:class:`lutsim.sim.gpu_plan.Tiling` ``n_loop``);
+    ``variant``: a variant of the preset's GPU (:data:`VARIANTS`, e.g. ``"A100-PCIe"``) whose
+    costs under load replace the GPU's.
     """
     mach = _machine(preset, wbits, act, regs, table_format, core, freq_mhz, sustained)
+    if variant is not None:
+        if variant not in VARIANTS or VARIANTS[variant] != mach.gpu.name:
+            known = [v for v, gpu in VARIANTS.items() if gpu == mach.gpu.name]
+            raise ValueError(f"{variant!r} is not a variant of {mach.gpu.name}; known: "
+                             f"{', '.join(known) or 'none'}")  # fmt: skip
+        if sustained:
+            mach = dataclasses.replace(mach, costs=GPU_COSTS[variant])
     return dataclasses.replace(mach, rows_resident=True) if rows_resident else mach
 
 
