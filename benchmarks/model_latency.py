@@ -6,11 +6,12 @@ For each model (default quantization: W2 INT8 for LLaMA, ternary INT8 for BitNet
 (batch 1, 2048 tokens) and decode (1 new token per sequence, context 2048) at batch 1 to 4096.
 Per preset: the linear layers (GEMMs + table precompute, the part the tensor core changes), the
 precompute alone fused and separate, and the whole pass (attention, LM head and element-wise
-work by their rooflines; see :mod:`lutsim.reports.latency`). Times in microseconds; the wall time of
-the whole table is printed last. Memory capacity is not modeled: at large batch the KV cache of
-a 2048-token context exceeds any one GPU, so the totals there are rooflines of the traffic, not
-a deployment.
-"""
+work by their rooflines; see :mod:`lutsim.reports.latency`). For a mixture-of-experts model
+(e.g. ``--models mixtral-8x7b,qwen3-30b-a3b``) also the linear layers with one kernel per expert
+GEMM instead of one grouped GEMM per layer and projection (``per-expert us``). Times in
+microseconds; the wall time of the whole table is printed last. Memory capacity is not modeled:
+at large batch the KV cache of a 2048-token context exceeds any one GPU, so the totals there are
+rooflines of the traffic, not a deployment."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import json
 import sys
 import time
 
+from lutsim.compiler import load_model
 from lutsim.reports.latency import decode, model_latency, prefill
 
 BATCHES = (1, 16, 256, 1024, 4096)
@@ -27,6 +29,7 @@ BATCHES = (1, 16, 256, 1024, 4096)
 def rows(model: str, gpu: str) -> list[dict]:
     presets = [f"{gpu}-LUT-1X", f"{gpu}-LUT-4X", f"{gpu}-LUT-8X", f"{gpu}-FP16", f"{gpu}-INT8"]
     out = []
+    moe = load_model(model).moe
     for phase in (prefill(2048), *(decode(b, 2048) for b in BATCHES)):
         base = None
         for preset in presets:
@@ -35,9 +38,14 @@ def rows(model: str, gpu: str) -> list[dict]:
             linear = fused.us["gemm"] + fused.us["precompute"]
             if preset.endswith("FP16"):
                 base = (linear, fused.total_us)
+            alone = None
+            if moe:  # one kernel per expert GEMM instead of one grouped GEMM
+                run = model_latency(model, preset, phase, grouped=False)
+                alone = run.us["gemm"] + run.us["precompute"]
             out.append({
                 "model": model, "phase": phase.name, "batch": phase.batch, "preset": preset,
                 "linear_us": linear, "gemm_us": fused.us["gemm"],
+                "linear_per_expert_us": alone,
                 "precompute_fused_us": fused.us["precompute"],
                 "precompute_separate_us": separate.us["precompute"],
                 "precompute_share_fused": fused.precompute_share,
@@ -51,12 +59,14 @@ def rows(model: str, gpu: str) -> list[dict]:
 
 
 def markdown(table: list[dict]) -> str:
-    head = ("model", "phase", "batch", "preset", "linear us", "x FP16", "precompute fused %",
-            "precompute separate %", "total us", "x FP16 total")  # fmt: skip
+    head = ("model", "phase", "batch", "preset", "linear us", "per-expert us", "x FP16",
+            "precompute fused %", "precompute separate %", "total us", "x FP16 total")  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in table:
+        alone = r["linear_per_expert_us"]
         cells = (r["model"], r["phase"], str(r["batch"]), r["preset"], f"{r['linear_us']:.4g}",
-                 f"{r['linear_speedup_vs_fp16']:.2f}", f"{100 * r['precompute_share_fused']:.1f}",
+                 "-" if alone is None else f"{alone:.4g}", f"{r['linear_speedup_vs_fp16']:.2f}",
+                 f"{100 * r['precompute_share_fused']:.1f}",
                  f"{100 * r['precompute_share_separate']:.1f}", f"{r['total_us']:.4g}",
                  f"{r['total_speedup_vs_fp16']:.2f}")  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")

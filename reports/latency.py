@@ -97,6 +97,11 @@ ramp, overlap                   over-counted with more than one class: each clas
 fixed time per kernel           exact: one per layer and projection
 =============================== ============================================================
 
+An exact model of the launch would need :mod:`lutsim.sim` to plan one kernel over several
+problems: per CTA its expert (weight tiles distinct per expert), its rows, and the table rows it
+gathers from the one table tensor of all tokens, with the CTAs of all experts sharing the
+waves. The row classes above approximate that with single-problem plans.
+
 Gate and up stay two kernels, as the compiler lowers them (vLLM fuses
 them into one ``w13`` GEMM, which would save one more fixed time per layer). Shared experts
 and dense layers are ordinary GEMMs.
@@ -353,8 +358,8 @@ def grouped_gemm(
 ) -> GroupedRun:
     """One grouped GEMM kernel on ``preset``: expert ``e`` computes ``rows[e] x n x k`` with
     weights of its own, all experts in one launch (see "Grouped expert GEMMs" in the module
-    docstring). Experts with 0 rows take no part. The keywords are :func:`lutsim.sim.gpu.simulate`'s;
-    the table precompute is not included."""
+    docstring). Experts with 0 rows take no part. The keywords are those of
+    :func:`lutsim.sim.gpu.simulate`; the table precompute is not included."""
     good = isinstance(rows, list | tuple) and all(
         isinstance(r, int) and not isinstance(r, bool) and r >= 0 for r in rows
     )
@@ -418,12 +423,15 @@ def model_latency(
     freq_mhz: float | None = None,
     regs: int = 1,
     dense: bool = False,
+    grouped: bool = True,
 ) -> ModelLatency:
     """Time one forward pass of ``model`` (a :class:`ModelConfig`, preset name or
     ``config.json``) quantized by ``quant`` (default: the model's) in ``phase`` on ``preset``
     (see the module docstring). ``precompute``: ``"fused"`` or ``"separate"``; ``regs``: the
     register-file multiplier; ``dense``: on a MAC preset, the dense model at the preset's own
-    width instead of the quantized one (an error on a LUT preset)."""
+    width instead of the quantized one (an error on a LUT preset); ``grouped``: a MoE layer's
+    experts as one grouped GEMM per projection (with False: one kernel per expert GEMM and per
+    expert table, for comparison)."""
     if not isinstance(model, ModelConfig):
         model = load_model(model)
     quant = _quant(model, quant)
@@ -448,10 +456,10 @@ def model_latency(
 
     linear = compile_model(model, quant, tokens=phase.rows, context=phase.rows)
     nodes = linear.ir.of_type(LutGemm)
-    shapes = Counter((g.rows, g.n, g.k) for g in nodes if g.expert is None)
+    shapes = Counter((g.rows, g.n, g.k) for g in nodes if g.expert is None or not grouped)
     experts: dict[tuple, list[int]] = {}  # (layer, part, n, k) -> rows of each active expert
     for g in nodes:
-        if g.expert is not None:
+        if g.expert is not None and grouped:
             experts.setdefault((g.layer, g.part, g.n, g.k), []).append(g.rows)
     grouped = Counter((tuple(sorted(rows, reverse=True)), n, k)
                       for (_, _, n, k), rows in experts.items())  # fmt: skip
@@ -480,7 +488,7 @@ def model_latency(
         us["gemm"] += count * group.latency_us
     tables: Counter = Counter()
     if lut:
-        expert_gemms = {g.name: g.part for g in nodes if g.expert is not None}
+        expert_gemms = {g.name: g.part for g in nodes if g.expert is not None and grouped}
         kernels: Counter = Counter()  # (layer, k, how, parts) -> rows of one precompute kernel
         for node in linear.ir.of_type(Precompute):
             how = "fused" if precompute == "fused" and node.fused_into else "separate"

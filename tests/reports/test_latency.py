@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from lutsim.compiler import compile_model, load_model
@@ -160,8 +162,14 @@ def test_moe_gemm_time_is_dense_shapes_plus_one_grouped_kernel_per_layer_and_pro
     phase = decode(batch=8, context=256)
     run = model_latency("qwen3-30b-a3b", "A100-LUT-4X", phase)
     nodes = compile_model("qwen3-30b-a3b", tokens=8).ir.of_type(LutGemm)
-    dense = sum(gpu.simulate("A100-LUT-4X", g.rows, g.n, g.k, precompute="none",
-                             **LUT).latency_us for g in nodes if g.expert is None)  # fmt: skip
+
+    def simulated(expert: bool) -> float:
+        shapes = Counter((g.rows, g.n, g.k) for g in nodes if expert or g.expert is None)
+        return sum(count * gpu.simulate("A100-LUT-4X", *shape, precompute="none",
+                                        **LUT).latency_us
+                   for shape, count in shapes.items())  # fmt: skip
+
+    dense = simulated(expert=False)
     parts: dict[tuple, list[int]] = {}
     for g in nodes:
         if g.expert is not None:
@@ -177,6 +185,11 @@ def test_moe_gemm_time_is_dense_shapes_plus_one_grouped_kernel_per_layer_and_pro
     # that 64 expert kernels per layer and projection would take
     fixed_us = machine("A100-LUT-4X").fixed_cycles / machine("A100-LUT-4X").gpu.freq_mhz
     assert run.us["gemm"] < 64 * 3 * 48 * fixed_us / 4
+    # grouped=False: one kernel per expert GEMM, for comparison
+    alone = model_latency("qwen3-30b-a3b", "A100-LUT-4X", phase, grouped=False)
+    assert alone.us["gemm"] == pytest.approx(simulated(expert=True), rel=1e-9)
+    assert not any("experts" in g for g in alone.gemms) and alone.macs == run.macs
+    assert alone.us["gemm"] > 5 * run.us["gemm"]
 
 
 def test_moe_expert_tables_are_one_precompute_kernel_per_layer():
