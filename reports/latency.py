@@ -67,7 +67,9 @@ cycle model's own :func:`lutsim.sim.gpu.simulate_machine`, through equivalent GE
    (experts with many tokens) overlaps a DRAM-bound one (experts with few tokens streaming
    their weights). When that omission makes the kernel slower than the experts' own kernels
    (their own tilings) back to back with one fixed time, that sum is taken instead
-   (``schedule = "experts"``). Only skewed measured routings reach it.
+   (``schedule = "experts"``). Skewed measured routings reach it by a wide margin (a class of
+   many tokens wants another tiling than one of few); with uniform routing it is taken only
+   in DRAM-bound decode kernels, where it differs from step 3 by about 2 % or less.
 
 What this counts exactly, and what it over- or under-counts:
 
@@ -102,9 +104,9 @@ problems: per CTA its expert (weight tiles distinct per expert), its rows, and t
 gathers from the one table tensor of all tokens, with the CTAs of all experts sharing the
 waves. The row classes above approximate that with single-problem plans.
 
-Gate and up stay two kernels, as the compiler lowers them (vLLM fuses
-them into one ``w13`` GEMM, which would save one more fixed time per layer). Shared experts
-and dense layers are ordinary GEMMs.
+Gate and up stay two kernels, as the compiler lowers them (vLLM fuses them into one ``w13``
+GEMM, which would save one more fixed time per layer). Shared experts and dense layers are
+ordinary GEMMs.
 
 Each result names its **baseline** (:data:`BASELINES`): the LUT tensor cores; the same
 low-bit model on MAC hardware (dequantized); or a dense model at the MAC preset's width (the
@@ -481,7 +483,8 @@ def model_latency(
         main = group.main
         gemms.append({"m": rows[0], "n": n, "k": k, "count": count, "us": group.latency_us,
                       "experts": len(rows), "rows": sum(rows), "classes": len(group.classes),
-                      "tiling": group.tiling.text(), "bound": main.gemm.bound,
+                      "tiling": group.tiling.text(), "schedule": group.schedule,
+                      "bound": main.gemm.bound,
                       "roof_fraction": main.roof_fraction,
                       "limit": main.gemm.bottleneck["limit"],
                       "why": main.gemm.bottleneck["text"]})  # fmt: skip
