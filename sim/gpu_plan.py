@@ -68,12 +68,26 @@ def precompute_ops(cfg) -> int:
     return ops
 
 
+MAX_OUTPUTS = 2**38
+"""The most outputs ``M x N`` the model takes (the fast mode holds arrays per thread block):
+e.g. a million tokens times a 256 K vocabulary."""
+MAX_DEPTH = 2**24
+"""The largest K the model takes."""
+
+
 def check_shape(m, n, k) -> tuple[int, int, int]:
-    """``(M, N, K)`` as integers; a one-line ``ValueError`` unless each is a positive integer."""
+    """``(M, N, K)`` as integers; a one-line ``ValueError`` unless each is a positive integer
+    and the GEMM is within :data:`MAX_OUTPUTS` and :data:`MAX_DEPTH`."""
     for name, value in (("M", m), ("N", n), ("K", k)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise ValueError(f"GEMM size {name} must be a positive integer, not {value!r}")
-    return int(m), int(n), int(k)
+    m, n, k = int(m), int(n), int(k)
+    if m * n > MAX_OUTPUTS or k > MAX_DEPTH:
+        raise ValueError(
+            f"a {m}x{n}x{k} GEMM is beyond the model's limits of 2^38 outputs (M x N) and "
+            f"K = 2^24; simulate it in parts"
+        )
+    return m, n, k
 
 
 def storage_bytes(bits: int) -> int:

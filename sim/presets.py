@@ -189,7 +189,10 @@ class GpuSpec:
         return self.vector_lanes_per_sm / self.tensor_cores_per_sm
 
     def with_clock(self, freq_mhz: float) -> GpuSpec:
-        """The same GPU at another clock: per-clock facts stay, DRAM bytes per clock change."""
+        """The same GPU at another clock: per-clock facts stay, DRAM bytes per clock change.
+        The clock must be 1 to 100,000 MHz."""
+        if not (isinstance(freq_mhz, int | float) and 1 <= freq_mhz <= 100_000):
+            raise ValueError(f"clock must be 1 to 100000 MHz, not {freq_mhz!r}")
         return dataclasses.replace(self, freq_mhz=freq_mhz)
 
 
@@ -572,8 +575,8 @@ def _machine(preset, wbits, act, regs, table_format, core, freq_mhz, sustained) 
     gpu = GPUS[gpu_name]
     costs = GPU_COSTS[gpu_name] if sustained else PEAK_COSTS
     if freq_mhz is not None:
-        if not (isinstance(freq_mhz, int | float) and math.isfinite(freq_mhz) and freq_mhz > 0):
-            raise ValueError(f"clock must be a positive number of MHz, not {freq_mhz!r}")
+        if isinstance(freq_mhz, bool) or not isinstance(freq_mhz, int | float):
+            raise ValueError(f"clock must be 1 to 100000 MHz, not {freq_mhz!r}")
         gpu = gpu.with_clock(float(freq_mhz))
     act = ACT_ALIASES.get(act, act) if isinstance(act, str) else act
     if core is None and tc_name not in LUT_ARRAYS:

@@ -168,7 +168,7 @@ def test_simulate_list_presets(tmp_path):
          "detailed mode would simulate 134217728 tensor-core issue slots, more than "
          "max_slots = 5000000; use the fast mode"),
         (["--preset", "A100-LUT-1X", "--gemm", "64,64,64", "--clock-mhz", "-5"],
-         "clock must be a positive number of MHz, not -5.0"),
+         "clock must be 1 to 100000 MHz, not -5.0"),
     ],
 )  # fmt: skip
 def test_simulate_bad_input(tmp_path, args, message):

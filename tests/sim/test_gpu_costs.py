@@ -2,6 +2,7 @@
 against published measurements of real GPUs (sim/data/gpu_measurements.csv)."""
 
 import dataclasses
+import re
 import statistics
 
 import pytest
@@ -230,3 +231,21 @@ def test_split_k_beyond_the_k_steps_is_refused():
                        r"at most 4 splits$"):  # fmt: skip
         simulate("A100-LUT-4X", 64, 256, 256, tiling=Tiling(2, 64, 2, 2, 64, 2, 5))
     assert simulate("A100-LUT-4X", 64, 256, 256, tiling=Tiling(2, 64, 2, 2, 64, 2, 4)).cycles > 0
+
+
+@pytest.mark.parametrize("clock", [0, -3.0, 0.5, 1e308, float("nan"), float("inf"), True, "1410"])
+def test_clock_out_of_range_is_refused(clock):
+    from lutsim.sim.gpu import simulate
+
+    with pytest.raises(ValueError, match=rf"^clock must be 1 to 100000 MHz, not {re.escape(repr(float(clock) if isinstance(clock, float | int) and not isinstance(clock, bool) else clock))}$"):  # fmt: skip
+        simulate("H100-FP16", 1, 4096, 4096, wbits=16, act="fp16", freq_mhz=clock)
+
+
+def test_shape_beyond_the_model_is_refused():
+    from lutsim.sim.gpu import simulate
+
+    with pytest.raises(ValueError, match=r"^a 1000000000000000000x4096x4096 GEMM is beyond the "
+                       r"model's limits of 2\^38 outputs \(M x N\) and K = 2\^24; simulate it in parts$"):  # fmt: skip
+        simulate("A100-LUT-4X", 10**18, 4096, 4096)
+    with pytest.raises(ValueError, match=r"^a 1x64x33554432 GEMM is beyond"):
+        simulate("A100-LUT-4X", 1, 64, 2**25)
