@@ -8,11 +8,12 @@ asm        assembly text -> LMMA program (64-bit little-endian words, or hex tex
 disasm     LMMA program -> canonical assembly text
 gemm       run one mpGEMM from an ``.npz`` file at a chosen level, check its residual
 demo       random mpGEMMs over the standard presets, one residual line each
-export     standalone Verilog of the core (optionally a FuseSoC core file, Verilator lint)
+export     standalone Verilog of the core (optionally a FuseSoC core file, Verilator lint), or
+           with ``--wrapper`` the core behind an AXI4-Lite or Wishbone slave with a testbench
 simulate   one mpGEMM on a GPU preset through the cycle model (:mod:`lutsim.cmd_simulate`)
 compile    an LLM into LMMA programs; verify it, time it on GPU presets (``cmd_compile``)
 synth      a design on a standard-cell library: area, Fmax, power, energy (``cmd_synth``)
-fpga       synthesis and place-and-route on ECP5 or iCE40 (``cmd_fpga``)
+fpga       synthesis and place-and-route on ECP5 or iCE40; ``--board``: a bitstream (``cmd_fpga``)
 sweep      a resumable design-space sweep, local or on Dask (``cmd_sweep``)
 report     synthesis + simulation + energy in one Markdown report (``cmd_report``)
 ========== ==========================================================================

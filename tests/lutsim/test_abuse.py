@@ -115,6 +115,11 @@ def _export(rng):
     args = ["export", "-o", _pick(rng, OUTPUTS + ["o.v"] * 3), "--set", "n=4"]
     if rng.random() < 0.3:
         args += ["--top", rng.choice(["9lives", "ok_top", LONG, "módulo"])]
+    if rng.random() < 0.3:
+        args += ["--wrapper", rng.choice(["axi-lite", "wishbone", "apb", LONG])]
+        for flag in ("--data-words", "--program-instrs", "--tb-gemm", "--seed"):
+            if rng.random() < 0.4:
+                args += [flag, _pick(rng, NUMBERS)]
     if rng.random() < 0.7:
         args += ["--set", _pick(rng, SETS)]  # most of them invalid: no elaboration
     return args
@@ -136,7 +141,10 @@ def _long_jobs(rng):
     bad = ["--config", rng.choice(["fifo", "/dev/zero", "bomb.yaml", "dup.yaml", LONG, "dir"])]
     extra = {"synth": [["--design", rng.choice(["core", "nope", LONG])],
                        ["--clock-ns", _pick(rng, NUMBERS)]],
-             "fpga": [["--family", rng.choice(["ecp5", "x"])], ["--seed", _pick(rng, NUMBERS)]],
+             "fpga": [["--family", rng.choice(["ecp5", "x"])], ["--seed", _pick(rng, NUMBERS)],
+                      ["--board", rng.choice(["ulx3s-85f", "icebreaker", "nope", LONG])],
+                      ["--wrapper", rng.choice(["axi-lite", "x"])], ["--baud", _pick(rng, NUMBERS)],
+                      ["-o", _pick(rng, OUTPUTS)]],
              "report": [["--wbits", _pick(rng, NUMBERS)], ["--jobs", _pick(rng, NUMBERS)],
                         ["--out", _pick(rng, OUTPUTS)]]}[command]  # fmt: skip
     return [command, *bad, *[a for pair in extra if rng.random() < 0.5 for a in pair]]
