@@ -547,11 +547,11 @@ def write_wrapper_export(
     export._check_top(top)
     check_wrapper(cfg, data_words, program_instrs)
     v = vectors(cfg, data_words, program_instrs, shape or default_shape(cfg), seed)
-    component = cls(cfg, data_words, program_instrs)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{str(out)!r} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
+    component = cls(cfg, data_words, program_instrs)  # elaborated at once: never left unused
     verilog = vlbuild.verilog_of(component, top)
     text = _header(cfg, bus, top, component, data_words, program_instrs, verilog) + verilog
     acc = component.accelerator
