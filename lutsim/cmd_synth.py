@@ -2,8 +2,8 @@
 
 Prints the area of every component, the critical path and Fmax, the power (internal,
 switching, leakage) at the clock and at the activity measured by simulating the design, the
-energy per cycle, per MAC and per action, the numbers scaled to 28 and 7 nm (labeled as
-scaled), the provenance and how long each step took (a repeated run comes from the cache).
+energy per cycle, per MAC and per action, the numbers scaled to 28 and 7 nm by Dennard scaling
+and to 32 nm at 0.9 V by the Stillmaker-Baas fits (labeled as scaled), the provenance and how long each step took (a repeated run comes from the cache).
 ``--json`` prints :meth:`lutsim.reports.synth.SynthResult.to_dict` instead.
 
 ``--compare lut-vs-mac`` synthesizes the LUT array and the INT8 and FP16 MAC arrays (the
