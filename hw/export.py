@@ -33,6 +33,7 @@ __all__ = [
     "core_name",
     "export_verilog",
     "fusesoc_core",
+    "fusesoc_targets",
     "fusesoc_name",
     "lint_flags",
     "lint_verilog",
@@ -188,7 +189,6 @@ def fusesoc_core(cfg: CoreConfig, verilog_file: str, top: str = DEFAULT_TOP) -> 
     """FuseSoC CAPI2 text for an exported file ``verilog_file`` (a path relative to the
     ``.core`` file), named :func:`fusesoc_name`."""
     _check_top(top)
-    options = ", ".join(("-Wall", *lint_flags()))
     return (
         "CAPI=2:\n"
         f"# {top}: LUT tensor core executing {cfg.mnemonic} (exported by lutsim)\n"
@@ -201,6 +201,15 @@ def fusesoc_core(cfg: CoreConfig, verilog_file: str, top: str = DEFAULT_TOP) -> 
         f"      - {verilog_file}\n"
         "    file_type: verilogSource\n"
         "\n"
+        f"{fusesoc_targets(top)}"
+    )
+
+
+def fusesoc_targets(top: str) -> str:
+    """The ``targets:`` of a FuseSoC core: ``default`` (the ``rtl`` fileset) and a Verilator
+    ``lint`` target that applies :data:`LINT_WAIVERS`."""
+    options = ", ".join(("-Wall", *lint_flags()))
+    return (
         "targets:\n"
         "  default:\n"
         "    filesets: [rtl]\n"

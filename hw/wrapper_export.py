@@ -397,7 +397,6 @@ def _header(cfg, bus, top, component, data_words, program_instrs, verilog) -> st
 def fusesoc_core(cfg: CoreConfig, bus: str, top: str) -> str:
     """FuseSoC CAPI2 text for the exported directory."""
     name = f"lutsim:lut:{top}_{export.core_name(cfg)}:{export.fusesoc_name(cfg).split(':')[-1]}"
-    options = ", ".join(("-Wall", *export.lint_flags()))
     data = "".join(
         f"      - {f}: {{file_type: user, copyto: {f}}}\n"
         for f in ("program.hex", "memory.hex", "expected.hex")
@@ -419,18 +418,7 @@ def fusesoc_core(cfg: CoreConfig, bus: str, top: str) -> str:
         f"{data}"
         "    file_type: verilogSource\n"
         "\n"
-        "targets:\n"
-        "  default:\n"
-        "    filesets: [rtl]\n"
-        f"    toplevel: {top}\n"
-        "  lint:\n"
-        "    default_tool: verilator\n"
-        "    filesets: [rtl]\n"
-        f"    toplevel: {top}\n"
-        "    tools:\n"
-        "      verilator:\n"
-        "        mode: lint-only\n"
-        f"        verilator_options: [{options}]\n"
+        f"{export.fusesoc_targets(top)}"
         "  sim:\n"
         "    default_tool: icarus\n"
         "    filesets: [rtl, tb]\n"

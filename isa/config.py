@@ -55,13 +55,13 @@ import functools
 import math
 import os
 import reprlib
-import stat
 import tomllib
 import types
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from ._io import not_regular
 from .formats import FORMATS, Format
 
 __all__ = [
@@ -442,10 +442,9 @@ def _strict_yaml_loader():
 def _read_file(path: Path) -> Any:
     """The parsed document: a dict for TOML, any YAML value (an empty file is ``{}``). Only a
     regular file is read (a FIFO or a device would block or never end)."""
+    if not_regular(path):  # a directory gets the OS's own message below
+        raise ValueError(f"cannot read config file {str(path)!r}: not a regular file")
     try:
-        mode = path.stat().st_mode
-        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a directory: the OS's own message
-            raise ValueError(f"cannot read config file {str(path)!r}: not a regular file")
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         reason = err.strerror or _one_line(err)

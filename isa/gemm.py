@@ -279,6 +279,10 @@ class MemoryBudgetError(ValueError):
     """A problem larger than the memory budget (a ``ValueError``: bad input for this machine)."""
 
 
+class _NotNpy(Exception):
+    pass
+
+
 def npz_header(path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """The declared ``(shape, dtype)`` of every ``.npy`` member of an ``.npz`` file, read from
     the headers alone (nothing is decompressed beyond them)."""
@@ -288,9 +292,11 @@ def npz_header(path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     declared = {}
     try:
         with zipfile.ZipFile(name) as archive:
-            for info in archive.infolist():
-                if not info.filename.endswith(".npy"):
-                    raise ValueError(f"{name}: member {info.filename!r} is not an .npy array")
+            members = archive.infolist()
+            odd = [m.filename for m in members if not m.filename.endswith(".npy")]
+            if odd:
+                raise _NotNpy(odd[0])
+            for info in members:
                 with archive.open(info) as member:
                     fmt = np.lib.format
                     version = fmt.read_magic(member)
@@ -301,13 +307,11 @@ def npz_header(path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
                     )
                     shape, _, dtype = read(member)
                 declared[info.filename.removesuffix(".npy")] = (tuple(shape), dtype)
+    except _NotNpy as err:
+        raise ValueError(f"{name}: member {err.args[0]!r} is not an .npy array") from None
     except FileNotFoundError:
         raise ValueError(f"cannot read {name}: no such file") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as err:
-        raise ValueError(f"cannot read {name}: not an .npz archive ({err})") from None
-    except ValueError as err:
-        if str(err).startswith(name):
-            raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         raise ValueError(f"cannot read {name}: not an .npz archive ({err})") from None
     return declared
 

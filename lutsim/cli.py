@@ -288,14 +288,11 @@ AMARANTH_MAX_CYCLES = 200_000
 hundred cycles per second at full size (README, Measured), so this is minutes, not hours."""
 
 
-def _check_amaranth_size(cfg: CoreConfig, problem) -> None:
-    from lutsim.isa import gemm
+def _check_amaranth_size(cfg: CoreConfig, program, problem) -> None:
     from lutsim.isa.timing import schedule
 
     m, n, _ = problem.shape
-    tiles = -(-m // cfg.m) * -(-n // cfg.n)
-    program = gemm.tile_program(cfg, problem.a.shape[1] // cfg.k, problem.chunks)
-    cycles = schedule(cfg, program).cycles * tiles
+    cycles = schedule(cfg, program).cycles * -(-m // cfg.m) * -(-n // cfg.n)
     if cycles > AMARANTH_MAX_CYCLES:
         raise UsageError(
             f"--impl rtl-amaranth would simulate {cycles:,} cycles, more than its limit of "
@@ -315,8 +312,9 @@ def _cmd_gemm(args: argparse.Namespace) -> int:
     budget = gemm.memory_budget_bytes() if args.max_memory is None else args.max_memory
     gemm.check_npz_budget(cfg, args.inputs, budget)
     problem = gemm.load_npz(cfg, args.inputs)
+    program = gemm.tile_program(cfg, problem.a.shape[1] // cfg.k, problem.chunks)
     if args.impl == "rtl-amaranth":
-        _check_amaranth_size(cfg, problem)
+        _check_amaranth_size(cfg, program, problem)
     if args.vcd is not None:
         with writing(args.vcd):  # fail here, before any simulation starts
             atomic_write_bytes(args.vcd, b"")
@@ -334,7 +332,6 @@ def _cmd_gemm(args: argparse.Namespace) -> int:
         arrays["acc"] = result.acc
     write_npz(args.out, arrays)
     summary = result.summary()
-    program = gemm.tile_program(cfg, problem.a.shape[1] // cfg.k, problem.chunks)
     summary.update(_timing(cfg, program, summary["tiles"], runs))
     residual = None if result.cycles is None else result.cycles - summary["contract_cycles"]
     summary["cycle_residual"] = residual

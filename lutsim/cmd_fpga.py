@@ -52,13 +52,7 @@ def _cmd_fpga(args: argparse.Namespace) -> int:
         f"({what}; the 4-pin frame adds {result.wrapper_luts} LUTs, "
         f"{result.wrapper_ffs} FFs)"
     )
-    print(
-        "utilization: "
-        + "  ".join(
-            f"{site} {used}/{available} ({100 * used / available:.1f}%)"
-            for site, (used, available) in result.utilization.items()
-        )
-    )
+    _print_utilization(result.utilization)
     verdict = "met" if result.meets_clock else "not met"
     print(
         f"Fmax {fmt_num(result.fmax_mhz)} MHz  (target {fmt_num(result.clock_mhz)} MHz {verdict}; "
@@ -73,6 +67,16 @@ def _cmd_fpga(args: argparse.Namespace) -> int:
     tools = ("amaranth", fpga.YOSYS, fpga.NEXTPNR[dev.family])
     print("tools: " + ", ".join(f"{tool} {versions.get(tool, 'unknown')}" for tool in tools))
     return 0
+
+
+def _print_utilization(utilization: dict[str, tuple[int, int]]) -> None:
+    print(
+        "utilization: "
+        + "  ".join(
+            f"{site} {used}/{available} ({100 * used / available:.1f}%)"
+            for site, (used, available) in utilization.items()
+        )
+    )
 
 
 def _board(args: argparse.Namespace) -> int:
@@ -101,13 +105,7 @@ def _board(args: argparse.Namespace) -> int:
         f"UART bridge at {result.baud} baud 8N1; {result.data_words}-word scratchpad and "
         f"{result.program_instrs}-instruction program memory in {result.block_rams} block RAMs"
     )
-    print(
-        "utilization: "
-        + "  ".join(
-            f"{site} {used}/{available} ({100 * used / available:.1f}%)"
-            for site, (used, available) in result.utilization.items()
-        )
-    )
+    _print_utilization(result.utilization)
     verdict = "met" if result.meets_clock else "not met"
     print(
         f"Fmax {fmt_num(result.fmax_mhz)} MHz  (board clock {fmt_num(result.clock_mhz)} MHz "

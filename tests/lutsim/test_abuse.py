@@ -310,7 +310,7 @@ def _outputs(argv: list[str]) -> set[str]:
     named = {argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg in flags}
     allowed = set(named)
     for name in named:
-        allowed.add(str(Path(name).with_suffix(".core")) if len(name) < 200 else name)
+        allowed.add(str(Path(name).with_suffix(".core")))
         if name == "link_out":
             allowed.add("link_out -> outside")
     return allowed

@@ -41,10 +41,9 @@ def register_bits(cfg: CoreConfig) -> int:
     return tables + weights + accs
 
 
-def wrapper_cells(cfg: CoreConfig) -> tuple[int, int]:
-    """(LUT4s, FFs) of the wrapper: a FF per input bit and for rst; a FF per group of up to 4
-    bits of the XOR tree, and a LUT4 for each group of more than one bit."""
-    rows = export.ports(cfg)
+def frame_cells(rows) -> tuple[int, int]:
+    """(LUT4s, FFs) of the 4-pin frame around a top with port ``rows`` (see
+    :func:`wrapper_cells`)."""
     inputs = sum(width for way, _, width, _ in rows if way == "input") - 2  # clk, rst
     width, groups, luts = sum(width for way, _, width, _ in rows if way == "output"), 0, 0
     while width > 1:
@@ -52,6 +51,12 @@ def wrapper_cells(cfg: CoreConfig) -> tuple[int, int]:
         luts += width // 4 + (width % 4 > 1)
         width = -(-width // 4)
     return luts, inputs + 1 + groups
+
+
+def wrapper_cells(cfg: CoreConfig) -> tuple[int, int]:
+    """(LUT4s, FFs) of the wrapper: a FF per input bit and for rst; a FF per group of up to 4
+    bits of the XOR tree, and a LUT4 for each group of more than one bit."""
+    return frame_cells(export.ports(cfg))
 
 
 @pytest.fixture(scope="session")
@@ -227,17 +232,6 @@ def test_full_size(family, cfg, cache):
 
 # ---- the bus-attached core -------------------------------------------------------------------
 WRAPPED = {"data_words": 256, "program_instrs": 64}
-
-
-def frame_cells(rows) -> tuple[int, int]:
-    """:func:`wrapper_cells` for the port rows of a bus wrapper."""
-    inputs = sum(width for way, _, width, _ in rows if way == "input") - 2
-    width, groups, luts = sum(width for way, _, width, _ in rows if way == "output"), 0, 0
-    while width > 1:
-        groups += -(-width // 4)
-        luts += width // 4 + (width % 4 > 1)
-        width = -(-width // 4)
-    return luts, inputs + 1 + groups
 
 
 @pytest.fixture(scope="session")
