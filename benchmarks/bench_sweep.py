@@ -8,7 +8,7 @@ LLaMA-2-13B FFN gate+up GEMM (N = 2 x 13824, K = 5120, from the model's publishe
 config.json), W2 weights, INT8 activations through INT8 tables, metrics ``core`` and ``sim``
 (fast mode). With ``--synth`` (needs ``reports.synth``) the ``synth`` metric too: every point
 shares one core (the integer M2N64K4 core), so there is one synthesis (about 2 to 5 minutes
-here when the cache of :mod:`lutsim.reports.synth` is cold). Goal: the first run within 10 minutes on
+here when the cache of :mod:`lutsim.reports.flow.synth` is cold). Goal: the first run within 10 minutes on
 2 cores. The second run finds every point in ``DIR/points`` and computes nothing. Without
 ``--out`` the results go to a temporary directory, removed at the end.
 """
@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lutsim.reports.sweep import parse_spec, run_sweep
+from lutsim.reports.sweep.engine import parse_spec, run_sweep
 
 GOAL_S = 600.0
 SPEC = {

@@ -1,5 +1,5 @@
 """The top level of a board build: the bus-attached core behind its UART bridge, on the board's
-clock, USB-UART and LEDs (``lutsim fpga --board``, :func:`lutsim.reports.fpga.run_board`).
+clock, USB-UART and LEDs (``lutsim fpga --board``, :func:`lutsim.reports.flow.fpga.run_board`).
 
 ``BoardTop(cfg, baud, data_words, program_instrs)`` is elaborated by an Amaranth platform (from
 ``amaranth-boards``): it takes the platform's default clock as ``sync`` (no reset pin: the

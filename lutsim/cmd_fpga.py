@@ -1,5 +1,5 @@
 """``lutsim fpga``: synthesis and place-and-route of one core on an ECP5 or iCE40 FPGA
-(:mod:`lutsim.reports.fpga`), printing LUTs, flip-flops, utilization, Fmax and the tool versions;
+(:mod:`lutsim.reports.flow.fpga`), printing LUTs, flip-flops, utilization, Fmax and the tool versions;
 with ``--wrapper``, the core behind its bus wrapper with the scratchpad in block RAM."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import argparse
 import json
 
 from lutsim.isa._io import atomic_write_bytes
-from lutsim.reports import fpga
+from lutsim.reports.flow import fpga
 
 from .common import UsageError, add_config, config, fmt_num, writing
 

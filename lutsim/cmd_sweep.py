@@ -1,4 +1,4 @@
-"""``lutsim sweep SPEC.yaml --out DIR``: a design-space sweep (:mod:`lutsim.reports.sweep`).
+"""``lutsim sweep SPEC.yaml --out DIR``: a design-space sweep (:mod:`lutsim.reports.sweep.engine`).
 
 Runs every point of the spec not yet finished in ``DIR`` on a local process pool
 (``--workers N``, default one per CPU) or on a Dask cluster (``--scheduler tcp://HOST:PORT``),
@@ -27,8 +27,8 @@ def _run(args: argparse.Namespace) -> int:
             raise UsageError("--workers sets the local pool; it does not go with --scheduler")
         if not _ADDRESS.fullmatch(args.scheduler):
             raise UsageError(f"--scheduler must look like tcp://HOST:PORT, not {args.scheduler!r}")
-    from lutsim.reports.evaluators import load_plugins
-    from lutsim.reports.sweep import load_spec, run_sweep
+    from lutsim.reports.sweep.engine import load_spec, run_sweep
+    from lutsim.reports.sweep.evaluators import load_plugins
 
     load_plugins()
     spec = load_spec(args.spec)

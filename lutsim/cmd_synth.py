@@ -4,13 +4,13 @@ Prints the area of every component, the critical path and Fmax, the power (inter
 switching, leakage) at the clock and at the activity measured by simulating the design, the
 energy per cycle, per MAC and per action, the numbers scaled to 28 and 7 nm by Dennard scaling
 and to 32 nm at 0.9 V by the Stillmaker-Baas fits (labeled as scaled), the provenance and how long each step took (a repeated run comes from the cache).
-``--json`` prints :meth:`lutsim.reports.synth.SynthResult.to_dict` instead.
+``--json`` prints :meth:`lutsim.reports.flow.synth.SynthResult.to_dict` instead.
 
 ``--compare lut-vs-mac`` synthesizes the LUT array and the INT8 and FP16 MAC arrays (the
 dequantizing ones and the dense ones) of the configured tile and prints their area, power and
 energy per MAC side by side with the ratios
-(:func:`lutsim.reports.synth.lut_vs_mac`); ``--compare ablation`` the four LUT ablation steps
-(:func:`lutsim.reports.synth.ablation`). With ``--set m=1 --set n=1`` both are at the DP4 level.
+(:func:`lutsim.reports.flow.synth.lut_vs_mac`); ``--compare ablation`` the four LUT ablation steps
+(:func:`lutsim.reports.flow.synth.ablation`). With ``--set m=1 --set n=1`` both are at the DP4 level.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from .common import UsageError, add_config, config, fmt_num, print_table
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from lutsim.reports import synth
+    from lutsim.reports.flow import synth
 
     options = {"liberty": args.liberty, "clock_ns": args.clock_ns, "activity": args.toggle_rate}
     if args.compare:
@@ -159,8 +159,8 @@ def _print_ablation(rows: list[dict]) -> None:
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``synth`` subcommand to ``commands``."""
-    from lutsim.reports.liberty import DEFAULT_LIBERTY
-    from lutsim.reports.synth import DEFAULT_CLOCK_NS, DESIGNS
+    from lutsim.reports.flow.liberty import DEFAULT_LIBERTY
+    from lutsim.reports.flow.synth import DEFAULT_CLOCK_NS, DESIGNS
 
     p = commands.add_parser(
         "synth", help="synthesize the core or a baseline: area, Fmax, power (Yosys + OpenSTA)"

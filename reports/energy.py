@@ -1,7 +1,7 @@
 """Energy of the tensor cores' datapath: the cycle model's action counts x energy per action.
 
 The cycle model counts (:mod:`lutsim.sim.core`, :mod:`lutsim.sim.gpu`); synthesis prices
-(:func:`lutsim.reports.synth.energy_per_action`: pJ per action and per cycle of the synthesized design
+(:func:`lutsim.reports.flow.synth.energy_per_action`: pJ per action and per cycle of the synthesized design
 at its measured switching activity). This module multiplies them:
 
 * **LUT presets**: ``E = sum_a n_a e_a + C e_cycle`` over the actions ``a`` the synthesized
@@ -26,7 +26,7 @@ component is charged to an action.
 Only the tensor-core datapath is priced: register files, shared memory, L2 and DRAM traffic
 and the vector lanes (dequantization, precompute) are not, because no synthesized design of
 ours covers them; their bytes and operation counts stay in the cycle model's output. Energies
-are at the synthesized node and clock target; :func:`lutsim.reports.synth.scale` gives other nodes.
+are at the synthesized node and clock target; :func:`lutsim.reports.flow.synth.scale` gives other nodes.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def datapath_energy(
     """Energy in pJ of a kernel's tensor-core datapath (see the module docstring).
 
     ``actions``: the kernel's counts (:attr:`lutsim.sim.gpu.GpuRun.actions` or
-    :attr:`lutsim.sim.core.CoreRun.actions`); ``synth``: :meth:`lutsim.reports.synth.SynthResult.to_dict` of
+    :attr:`lutsim.sim.core.CoreRun.actions`); ``synth``: :meth:`lutsim.reports.flow.synth.SynthResult.to_dict` of
     the LUT array or core (``lut-array``, ``core``, with ``cfg`` its configuration) or of a MAC array
     (``mac-int8``/``mac-fp16``). Returns ``pj`` and its ``terms`` (action -> pJ)."""
     design = synth["design"]

@@ -4,14 +4,14 @@
 OSU 0.18 µm, BitNet b1.58 3B, LLaMA-2 7B and the mixture-of-experts Mixtral-8x7B on A100-like
 presets):
 
-1. **synthesis of the LUT core** (:func:`lutsim.reports.synth.synthesize`, design ``core``): area and
+1. **synthesis of the LUT core** (:func:`lutsim.reports.flow.synth.synthesize`, design ``core``): area and
    power per component, Fmax;
 2. **LUT vs MAC** at the array level (the 512-element M x N x K array) and the DP4 level
-   (``m = n = 1``) for every weight width x INT8/FP16 (:func:`lutsim.reports.synth.lut_vs_mac`): area,
+   (``m = n = 1``) for every weight width x INT8/FP16 (:func:`lutsim.reports.flow.synth.lut_vs_mac`): area,
    power, energy per MAC, throughput per area, measured in one flow at one node and clock;
 3. **the ablation** conventional LUT -> + symmetrization -> + offline inversion -> +
-   precompute out of the array (:func:`lutsim.reports.synth.ablation`), beside the paper's Table 2;
-4. **node scaling** of the core and the arrays to 28 and 7 nm (:func:`lutsim.reports.synth.scale`),
+   precompute out of the array (:func:`lutsim.reports.flow.synth.ablation`), beside the paper's Table 2;
+4. **node scaling** of the core and the arrays to 28 and 7 nm (:func:`lutsim.reports.flow.synth.scale`),
    labeled as scaled;
 5. **latency** of each model's prefill and decode on the LUT 1X/4X/8X presets and the FP16 and
    INT8 MAC presets (:func:`lutsim.reports.latency.model_latency`; a mixture-of-experts layer's
@@ -33,7 +33,7 @@ the energy at the DP4 unit, so it stays small.
 
 It writes ``report.md`` (every table, each number with its provenance), ``report.json`` (all of
 it as data) and PNG plots into the output directory, each file atomically. Synthesis results
-are cached (:mod:`lutsim.reports.synth`), so a second run takes seconds.
+are cached (:mod:`lutsim.reports.flow.synth`), so a second run takes seconds.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ from lutsim.isa.config import CoreConfig, load_config
 
 from . import paper
 from .energy import datapath_energy
+from .flow.scaling import STILLMAKER_NODES_NM, scale_numbers
 from .latency import Phase, decode, lut_core, model_latency, prefill, scaling_study, table1
-from .node_scaling import STILLMAKER_NODES_NM, scale_numbers
 from .provenance import provenance
 
 __all__ = ["ReportSpec", "build_report"]
@@ -135,7 +135,7 @@ def _lut_vs_mac_cfgs(spec: ReportSpec) -> list[tuple[str, CoreConfig]]:
 
 def _synthesis_jobs(spec: ReportSpec) -> list[tuple[str, CoreConfig]]:
     """Every (design, configuration) the report synthesizes, each once, the largest first."""
-    from . import synth
+    from .flow import synth
 
     jobs = [("core", spec.core)]
     for _, cfg in _lut_vs_mac_cfgs(spec):
@@ -153,7 +153,7 @@ def _synthesis_jobs(spec: ReportSpec) -> list[tuple[str, CoreConfig]]:
 
 def _synthesize_all(jobs, options: dict, workers: int, step: _Steps) -> None:
     """Synthesize ``jobs`` into the cache on ``workers`` processes, a progress step each."""
-    from . import synth
+    from .flow import synth
 
     if workers <= 1 or len(jobs) <= 1:
         for design, cfg in jobs:
@@ -178,7 +178,7 @@ def _synthesize_all(jobs, options: dict, workers: int, step: _Steps) -> None:
 
 
 def _synthesize_one(design: str, cfg: CoreConfig, options: dict) -> None:
-    from . import synth
+    from .flow import synth
 
     synth.synthesize(design, cfg, **options)
 
@@ -190,7 +190,7 @@ def measure(spec: ReportSpec, progress: Progress | None = None, workers: int = 1
     from lutsim.compiler import load_model
     from lutsim.sim.presets import machine
 
-    from . import synth
+    from .flow import synth
 
     for model in spec.models:  # bad input fails before anything runs
         load_model(model)
@@ -253,7 +253,7 @@ def measure(spec: ReportSpec, progress: Progress | None = None, workers: int = 1
 
 def _scaled(spec: ReportSpec, core, rows: list[dict], options) -> list[dict]:
     """The core and the W2 array-level LUT and MAC arrays scaled to ``spec.nodes_nm``."""
-    from . import synth
+    from .flow import synth
 
     if not core.liberty["node_nm"]:
         return []
@@ -313,7 +313,7 @@ def _priced(spec: ReportSpec, model: str, preset: str) -> tuple[str, CoreConfig,
 def _energy(spec: ReportSpec, model: str, latency: list[dict], options) -> list[dict]:
     """pJ per token of the GEMM datapath on each preset of each phase, priced by
     :func:`_priced`'s array: array against array."""
-    from . import synth
+    from .flow import synth
 
     out = []
     priced: dict[str, Any] = {}
@@ -405,14 +405,14 @@ def _beside_paper(data: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _scaled_pj(pj: float, from_nm: float, to_nm: float) -> float:
-    """``pj`` scaled from ``from_nm`` to ``to_nm`` by :mod:`lutsim.reports.node_scaling`'s model."""
+    """``pj`` scaled from ``from_nm`` to ``to_nm`` by :mod:`lutsim.reports.flow.scaling`'s model."""
     return scale_numbers({"energy_pj_per_cycle": pj}, from_nm, to_nm)["energy_pj_per_cycle"]
 
 
 def _energy_check(spec: ReportSpec, data: dict[str, Any], options) -> list[dict[str, Any]]:
     """Our energy per operation (the dense MAC arrays' components) beside Horowitz 2014's,
     ours scaled to 45 nm with the report's scaling model: operation, ours, ours scaled, theirs."""
-    from . import synth
+    from .flow import synth
 
     node = data["core"]["liberty"]["node_nm"]
     level = "array" if "array" in spec.levels else spec.levels[0]

@@ -1,9 +1,9 @@
-"""FPGA synthesis and place-and-route (:mod:`lutsim.reports.fpga`) and ``lutsim fpga``.
+"""FPGA synthesis and place-and-route (:mod:`lutsim.reports.flow.fpga`) and ``lutsim fpga``.
 
 Small cores place and route in seconds; every test session starts from an empty cache (shared
 by the xdist workers), so the tools really run. The counts are held to what the configuration
 implies: flip-flops at least its register bits, LUTs growing with the core, the wrapper's cells
-exactly what :func:`lutsim.reports.fpga.wrapper_verilog` builds.
+exactly what :func:`lutsim.reports.flow.fpga.wrapper_verilog` builds.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 from lutsim import cli
 from lutsim.hw import export
 from lutsim.isa.config import CoreConfig, load_config
-from lutsim.reports import fpga
+from lutsim.reports.flow import fpga
 
 ROOT = Path(__file__).resolve().parents[2]
 LUTSIM = Path(sys.executable).with_name("lutsim")

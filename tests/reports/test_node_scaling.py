@@ -1,6 +1,6 @@
 import pytest
 
-from lutsim.reports.node_scaling import (
+from lutsim.reports.flow.scaling import (
     _ENERGY,
     _POWER,
     DEFAULT_MODEL,

@@ -7,10 +7,10 @@ import json
 import pytest
 
 from lutsim.isa.config import CoreConfig
-from lutsim.reports import synth
 from lutsim.reports.energy import core_cycles, datapath_energy
+from lutsim.reports.flow import synth
+from lutsim.reports.flow.scaling import scale_factors
 from lutsim.reports.latency import decode, model_latency, prefill
-from lutsim.reports.node_scaling import scale_factors
 from lutsim.reports.report import ReportSpec, build_report
 from tests.lutsim.test_cli import fails, run, usage_error
 

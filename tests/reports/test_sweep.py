@@ -26,10 +26,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lutsim.reports import evaluators, pareto, sweep_spec
-from lutsim.reports.evaluators import EVALUATORS, Evaluator, Metric, Param, register
-from lutsim.reports.sweep import Task, evaluate, load_spec, parse_spec, run_sweep
-from lutsim.reports.sweep_spec import canonical_json
+from lutsim.reports.sweep import evaluators, pareto
+from lutsim.reports.sweep import spec as sweep_spec
+from lutsim.reports.sweep.engine import Task, evaluate, load_spec, parse_spec, run_sweep
+from lutsim.reports.sweep.evaluators import EVALUATORS, Evaluator, Metric, Param, register
+from lutsim.reports.sweep.spec import canonical_json
 
 ROOT = Path(__file__).resolve().parents[2]
 LUTSIM = Path(sys.executable).parent / "lutsim"
@@ -213,7 +214,7 @@ def test_synth_point_errors(tmp_path, points, message):
 
 
 def test_synth_evaluator_calls_synthesize(monkeypatch):
-    synth = pytest.importorskip("lutsim.reports.synth")
+    synth = pytest.importorskip("lutsim.reports.flow.synth")
     calls = []
 
     class Result:
@@ -241,7 +242,7 @@ def test_synth_evaluator_calls_synthesize(monkeypatch):
 
 @pytest.mark.slow
 def test_synth_sweep_for_real(tmp_path):
-    pytest.importorskip("lutsim.reports.synth")
+    pytest.importorskip("lutsim.reports.flow.synth")
     spec = spec_file(tmp_path, {"metrics": ["core", "synth", "sim"],
                                 "base": {**SIM_BASE, "act_format": "int8", "m": 1, "n": 4},
                                 "grid": {"weight_bits": [1, 2]}})  # fmt: skip

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from lutsim.isa.config import CoreConfig
-from lutsim.reports import activity as act
-from lutsim.reports import power_netlist, synth
-from lutsim.reports.liberty import read_liberty
+from lutsim.reports.flow import activity as act
+from lutsim.reports.flow import power_netlist, synth
+from lutsim.reports.flow.liberty import read_liberty
 
 ROOT = Path(__file__).resolve().parents[2]
 DP4 = CoreConfig(m=1, n=1)  # one DP4 unit, W2, INT8
@@ -272,7 +272,7 @@ def test_library_errors(tmp_path):
 
 
 def test_missing_yosys_names_the_package(monkeypatch, tmp_path):
-    from lutsim.reports import yosys
+    from lutsim.reports.flow import yosys
 
     monkeypatch.setattr(yosys.shutil, "which", lambda name: None)
     monkeypatch.setattr(yosys.sys, "executable", str(tmp_path / "python"))

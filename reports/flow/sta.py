@@ -15,12 +15,12 @@ timing               on the synthesized netlist (hierarchy kept): ``report_check
                      max``, the worst setup path; its minimum period is ``clock - slack``
                      (setup time included), Fmax = 1 / that
 activity             ``set_power_activity -input_ports``: each input bit's measured toggles per
-                     cycle and duty (:mod:`lutsim.reports.activity`), the duty kept within
+                     cycle and duty (:mod:`lutsim.reports.flow.activity`), the duty kept within
                      [0.01, 0.99] (:data:`DUTY_MIN`); ``rst`` 0. OpenSTA propagates them
                      through the gates; a register's output takes its data input's activity.
                      This 2019 build cannot annotate internal pins (its ``-pins`` option is
                      broken, ``set_power_pin_activity`` has no effect), so registers are
-                     annotated through ports of the power netlist (:mod:`lutsim.reports.power_netlist`)
+                     annotated through ports of the power netlist (:mod:`lutsim.reports.flow.power_netlist`)
 power                on that netlist: ``report_power`` (W) of the design and of every
                      instance, internal, switching and leakage power at the clock period
 ==================== ========================================================================

@@ -1,7 +1,7 @@
 """The netlist OpenSTA's power analysis runs on: flattened, each register output re-driven from
 a port that carries the register's simulated activity.
 
-OpenSTA 2.0.17 takes activity only at input ports (:mod:`lutsim.reports.sta`); it derives every
+OpenSTA 2.0.17 takes activity only at input ports (:mod:`lutsim.reports.flow.sta`); it derives every
 register's output from the register's data input, which around a loop (an accumulator, the
 sequencer) drifts to nonsense. So for power, every flip-flop whose output net is an RTL signal
 the simulation recorded is **cut**: its output pin is left unconnected, and the net is driven

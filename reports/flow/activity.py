@@ -4,7 +4,7 @@ Power analysis needs, for every input port bit and every register bit, its **tog
 (transitions per clock cycle) and its **duty** (the fraction of the time it is 1). We run the
 design's RTL in Amaranth's simulator on random operands, write a VCD, and count, for every bit
 of the signals asked for, its transitions and its time at 1 (:func:`signal_activity`). Power
-analysis (:mod:`lutsim.reports.sta`, :mod:`lutsim.reports.power_netlist`) sets them on the input ports and on
+analysis (:mod:`lutsim.reports.flow.sta`, :mod:`lutsim.reports.flow.power_netlist`) sets them on the input ports and on
 the registers' output nets; OpenSTA propagates them through the gates in between.
 
 An :class:`Activity` also carries the action counts per cycle of what was simulated (lookups,
@@ -38,7 +38,7 @@ class Activity:
     ``inputs`` maps a port name to one ``(toggle rate, duty)`` per bit, bit 0 first; a port
     missing from it gets ``default``. ``signals`` does the same for internal signals
     (``path.name``, path relative to the top), the register outputs power analysis annotates
-    (:mod:`lutsim.reports.power_netlist`). ``outputs`` holds the mean toggle rate of each output
+    (:mod:`lutsim.reports.flow.power_netlist`). ``outputs`` holds the mean toggle rate of each output
     port's bits as measured, for reference. ``actions_per_cycle`` counts what the simulated
     cycles did."""
 

@@ -30,7 +30,7 @@ module depends on the order of its internal names, so copies synthesized one by 
 to 7 % apart in area (FP32 adders: 48206 and 51796 µm² for the same Verilog).
 
 ``abc.constr`` drives each module's inputs with the library's smallest buffer and loads its
-outputs with 4 of its inputs, as :mod:`lutsim.reports.sta` does. ABC sees one module at a time; with
+outputs with 4 of its inputs, as :mod:`lutsim.reports.flow.sta` does. ABC sees one module at a time; with
 ``-constr`` it buffers high-fanout nets, which an enable driving thousands of flip-flops needs.
 """
 

@@ -7,8 +7,8 @@
 '33 points: 0 computed, 33 cached, 0 failed'
 
 The spec (grid, points, parameters, metrics, plots) and the key of each point are described in
-:mod:`lutsim.reports.sweep_spec`; the metrics (``core``, ``sim``, ``synth``, and how to add one) in
-:mod:`lutsim.reports.evaluators`; Pareto fronts in :mod:`lutsim.reports.pareto`.
+:mod:`lutsim.reports.sweep.spec`; the metrics (``core``, ``sim``, ``synth``, and how to add one) in
+:mod:`lutsim.reports.sweep.evaluators`; Pareto fronts in :mod:`lutsim.reports.sweep.pareto`.
 
 Results (the directory ``out``)
 -------------------------------
@@ -52,7 +52,7 @@ plugin evaluator's module): the scheduler runs the task of a worker that dies ag
 with ``KilledWorker``). Results travel back to the sweep process, which alone writes files.
 
 The unit of work is an evaluation: one evaluator on the part of a point it reads
-(:meth:`lutsim.reports.sweep_spec.Spec.scoped`), run once for all the points that share it. A point
+(:meth:`lutsim.reports.sweep.spec.Spec.scoped`), run once for all the points that share it. A point
 is written when all its evaluations are in.
 """
 
@@ -82,9 +82,9 @@ from typing import Any
 
 from lutsim.isa._io import atomic_write_text
 
+from ..provenance import provenance
 from .evaluators import Point
-from .provenance import provenance
-from .sweep_spec import Spec, evaluator_identity, load_spec, parse_spec, row
+from .spec import Spec, evaluator_identity, load_spec, parse_spec, row
 
 __all__ = [
     "POOL_RESTARTS",

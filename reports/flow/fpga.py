@@ -98,7 +98,7 @@ from lutsim.hw import export
 from lutsim.isa._io import atomic_write_bytes, atomic_write_text
 from lutsim.isa.config import CoreConfig
 
-from .provenance import provenance, python_version
+from ..provenance import provenance, python_version
 
 __all__ = [
     "DEFAULT_CLOCK_MHZ",

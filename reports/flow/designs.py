@@ -1,4 +1,4 @@
-"""The designs :mod:`lutsim.reports.synth` builds from a core configuration: what each is, what it is
+"""The designs :mod:`lutsim.reports.flow.synth` builds from a core configuration: what each is, what it is
 made of, and what is simulated to measure its switching activity.
 
 =========================== ===============================================================
