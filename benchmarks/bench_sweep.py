@@ -6,7 +6,7 @@ The sweep: 5 GPU presets (A100 with LUT-1X/4X/8X arrays, and the A100's FP16 and
 cores) x register multipliers 1/2/4/8 x 5 token counts M (1, 16, 256, 2048, 8192) of the
 LLaMA-2-13B FFN gate+up GEMM (N = 2 x 13824, K = 5120, from the model's published
 config.json), W2 weights, INT8 activations through INT8 tables, metrics ``core`` and ``sim``
-(fast mode). With ``--synth`` (needs ``reports.synth``) the ``synth`` metric too: every point
+(fast mode). With ``--synth`` (needs ``lutsim.reports.flow.synth``) the ``synth`` metric too: every point
 shares one core (the integer M2N64K4 core), so there is one synthesis (about 2 to 5 minutes
 here when the cache of :mod:`lutsim.reports.flow.synth` is cold). Goal: the first run within 10 minutes on
 2 cores. The second run finds every point in ``DIR/points`` and computes nothing. Without
