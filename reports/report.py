@@ -32,8 +32,9 @@ assembled from the cache. A report without the array level synthesizes the ablat
 the energy at the DP4 unit, so it stays small.
 
 It writes ``report.md`` (every table, each number with its provenance), ``report.json`` (all of
-it as data) and PNG plots into the output directory, each file atomically. Synthesis results
-are cached (:mod:`lutsim.reports.flow.synth`), so a second run takes seconds.
+it as data) and its figures as SVG and PNG (:mod:`lutsim.reports.figures`) into the output
+directory, each file atomically. Synthesis results are cached (:mod:`lutsim.reports.flow.synth`),
+so a second run takes seconds.
 """
 
 from __future__ import annotations
@@ -854,8 +855,8 @@ def build_report(
     workers: int = 1,
 ) -> dict[str, Path]:
     """Measure (:func:`measure`, synthesis on ``workers`` processes), then write ``report.md``,
-    ``report.json`` and the plots into ``out_dir`` (created if missing); returns the written
-    files by name."""
+    ``report.json`` and the figures (SVG and PNG) into ``out_dir`` (created if missing); returns
+    the written files by name."""
     spec = spec or ReportSpec()
     directory = Path(out_dir)
     if directory.exists() and not directory.is_dir():
@@ -871,8 +872,9 @@ def build_report(
         if not any(directory.iterdir()):
             directory.rmdir()  # a failed run leaves no empty directory behind
         raise
-    plots = write_figures(data, directory)
-    files = {name: directory / file for name, file in plots.items()}
+    data["figures"] = write_figures(data, directory)  # figure -> format -> file name
+    files = {f: directory / f for formats in data["figures"].values() for f in formats.values()}
+    plots = {name: formats["svg"] for name, formats in data["figures"].items()}
     atomic_write_text(directory / "report.json", json.dumps(data, indent=1) + "\n")
     atomic_write_text(directory / "report.md", markdown(data, plots))
     files["json"] = directory / "report.json"

@@ -78,11 +78,15 @@ def test_report_cli_default_models(tmp_path):
 
 def test_report_files_and_progress(report):
     out, files, steps = report
-    assert {p.name for p in files.values()} == {"report.md", "report.json", "area.png",
-                                                 "lut_vs_mac.png", "latency.png",
-                                                 "scaling.png"}  # fmt: skip
+    figures = ("area", "lut_vs_mac", "latency", "scaling")
+    assert {p.name for p in files.values()} == {"report.md", "report.json"} | {
+        f"{name}.{fmt}" for name in figures for fmt in ("svg", "png")
+    }
     for path in files.values():
         assert path.parent == out and path.stat().st_size > 0
+    data = json.loads(files["json"].read_text())
+    assert data["figures"] == {name: {"svg": f"{name}.svg", "png": f"{name}.png"}
+                               for name in figures}  # fmt: skip
     assert steps == [(i, len(steps)) for i in range(1, len(steps) + 1)]
     text = (out / "report.md").read_text()
     for heading in ("## 1. The LUT core", "## 2. LUT vs MAC", "## 3. Ablation",
@@ -90,6 +94,8 @@ def test_report_files_and_progress(report):
                     "## Provenance"):  # fmt: skip
         assert heading in text
     assert "osu018_stdcells" in text and "not synthesized" in text
+    links = [line for line in text.splitlines() if line.startswith("![")]
+    assert [line[line.index("](") + 2 : -1] for line in links] == [f"{n}.svg" for n in figures]
 
 
 def test_report_numbers_come_from_the_tools(report):
@@ -154,7 +160,7 @@ def test_report_cli(tmp_path, report):
     assert result.returncode == 0, result.stderr
     assert result.stderr.startswith("[1/")  # progress, one line per step
     assert "synthesized mac-fp16-dense lmma.m1n1k4.f16.u2.f32.f32" in result.stderr
-    assert result.stdout.startswith("wrote out/report.md with 4 plots and report.json in ")
+    assert result.stdout.startswith("wrote out/report.md with 8 plots and report.json in ")
     assert (tmp_path / "out" / "report.md").exists()
     # synthesis on 2 processes gives what one process gave
     data = json.loads((tmp_path / "out" / "report.json").read_text())
