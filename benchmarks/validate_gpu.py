@@ -8,10 +8,11 @@ cases per GPU and per size bucket, on the validation rows and on the calibration
 and the excluded rows with their reasons.
 
 ``--fit`` refits the fitted costs (per GPU: the fixed time of a kernel, the host's launch, the
-sustained issue rate of the tensor cores and their power limit; for the A100 40GB PCIe its own
-power limit) on the calibration rows only, and prints the values to put into
-``sim/presets.py``: for each issue rate of a grid, every calibration row is simulated without
-fixed time and power limit; each power limit of a grid then stretches the kernels above it, and
+sustained issue rate of the tensor cores and their power limit, one per MAC format the GPU's
+rows use; for the A100 40GB PCIe its own power limit) on the calibration rows only, and prints
+the values to put into ``sim/presets.py``: for each issue rate of a grid, every calibration row
+is simulated without fixed time and power limit; each combination of power limits of a grid
+then stretches the kernels above their format's limit, and
 the fixed time that minimizes the calibration MAPE is the weighted median of the residuals
 (weights 1 / measured time); the combination with the lowest MAPE wins.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import statistics
 import sys
 from collections import defaultdict
@@ -98,15 +100,21 @@ def _family(row) -> str:
     return row.costs if row.costs in VARIANTS else row.gpu
 
 
+def _format(row) -> str:
+    """The tensor-core format of a row's preset (its power limit is fitted per format)."""
+    return row.machine().tc.fmt
+
+
 def fit(rows) -> dict:
-    """Per GPU: the (on-GPU fixed time, host launch time, issue rate, power limit) that minimize
-    the calibration MAPE. For each issue rate of the grid every row is simulated once without
-    fixed time and power limit; each power limit of the grid then stretches the kernels whose
-    tensor-core rate is above it (:func:`lutsim.sim.gpu.power_limited`); the fixed time comes
-    from the kernel-timed rows, the launch time from the per-call rows' residuals beyond it; a
-    GPU without kernel-timed rows takes the fixed time of the GPU fitted before it (H100 first).
-    A variant (the A100 40GB PCIe, 250 W) fits its power limit alone on its own rows, with its
-    GPU's other costs."""
+    """Per GPU: the (on-GPU fixed time, host launch time, issue rate, power limit per
+    tensor-core format) that minimize the calibration MAPE. For each issue rate of the grid
+    every row is simulated once without fixed time and power limit; each combination of power
+    limits of the grid (one per format the GPU's rows use) then stretches the kernels whose
+    tensor-core rate is above their format's limit (:func:`lutsim.sim.gpu.power_limited`); the
+    fixed time comes from the kernel-timed rows, the launch time from the per-call rows'
+    residuals beyond it; a GPU without kernel-timed rows takes the fixed time of the GPU fitted
+    before it (H100 first). A variant (the A100 40GB PCIe, 250 W) fits its power limits alone on
+    its own rows, with its GPU's other costs."""
     best: dict = {}
     calibration = [r for r in rows if r.split == "calibration"]
     families = sorted({_family(r) for r in calibration},
@@ -115,17 +123,21 @@ def fit(rows) -> dict:
         cal = [r for r in calibration if _family(r) == family]
         meas = np.array([r.time_us for r in cal])
         kernel = np.array([r.timing == "kernel" for r in cal])
+        fmts = np.array([_format(r) for r in cal])
+        formats = sorted({str(f) for f in fmts}, key=lambda f: (f != "fp16", f))
         base = GPU_COSTS[family]
         parent = best.get(VARIANTS.get(family))
         for issue in [parent[2]] if parent else ISSUE_GRID:
             costs = dataclasses.replace(base, kernel_fixed_us=0.0, launch_us=0.0,
-                                        issue_efficiency=float(issue), power_efficiency=1.0)  # fmt: skip
+                                        issue_efficiency=float(issue), power_efficiency=1.0,
+                                        format_power=())  # fmt: skip
             runs = [simulate_machine(dataclasses.replace(r.machine(), costs=costs),
                                      r.m, r.n, r.k) for r in cal]  # fmt: skip
             gemm_us = np.array([run.gemm.cycles / run.freq_mhz for run in runs])
             rate = np.array([run.gemm.utilization["tensor"] for run in runs]) * issue
-            for power in POWER_GRID:
-                pred = gemm_us * np.maximum(1.0, rate / power)
+            for powers in itertools.product(POWER_GRID, repeat=len(formats)):
+                limit = np.select([fmts == f for f in formats], powers)
+                pred = gemm_us * np.maximum(1.0, rate / limit)
                 residual, weight = meas - pred, 1.0 / meas
                 if parent:
                     fixed, launch = parent[:2]
@@ -138,16 +150,17 @@ def fit(rows) -> dict:
                                                        weight[~kernel]))  # fmt: skip
                 total = pred + fixed + np.where(kernel, 0.0, launch)
                 mape = float(np.mean(np.abs(total - meas) / meas))
-                print(f"{family} issue {issue:.2f} power {power:.2f}: fixed {fixed:.2f} us, "
+                power = {f: float(v) for f, v in zip(formats, powers, strict=True)}
+                print(f"{family} issue {issue:.2f} power {power}: fixed {fixed:.2f} us, "
                       f"launch {launch:.2f} us, calibration MAPE {100 * mape:.2f} %",
                       file=sys.stderr)  # fmt: skip
                 if family not in best or mape < best[family][4] - 1e-12:
-                    best[family] = (round(fixed, 2), round(launch, 2), float(issue),
-                                    float(power), mape)  # fmt: skip
+                    best[family] = (round(fixed, 2), round(launch, 2), float(issue), power,
+                                    mape)  # fmt: skip
     for family, (fixed, launch, issue, power, mape) in best.items():
         print(f"{family}: kernel_fixed_us = {fixed}, launch_us = {launch}, issue_efficiency = "
-              f"{issue}, power_efficiency = {power} (calibration MAPE {100 * mape:.2f} % over "
-              f"its rows)")  # fmt: skip
+              f"{issue}, power limits {power} (calibration MAPE {100 * mape:.2f} % over its "
+              f"rows)")  # fmt: skip
     return best
 
 
@@ -169,6 +182,7 @@ def main(argv=None) -> int:
             f"ns per kernel (+ launch {costs.launch_us} us per timed call), DRAM "
             f"{costs.dram_efficiency} of peak, issue rate {costs.issue_efficiency} of peak, "
             f"power limit {costs.power_efficiency} of peak"
+            + "".join(f", {fmt} {value}" for fmt, value in costs.format_power)
         )
     report(used, preds, "validation", args.worst)
     report(used, preds, "calibration", args.worst)

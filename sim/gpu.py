@@ -44,8 +44,12 @@ What is modeled
   ``precompute (fused)`` of those extra cycles). ``"separate"``: its own kernel that reads the
   activations and writes the tables, simulated chunk by chunk (16 KiB) in both modes.
   ``"none"``: tables are given. Epilogue: :data:`lutsim.sim.gpu_plan.EPILOGUE_OPS` per output.
+* **Thread-block clusters** (H100, :attr:`lutsim.sim.presets.GpuSpec.cluster_multicast`): two
+  CTAs of consecutive row tiles share their weight tile, read from L2 once by TMA multicast.
 * **Tile search:** without a :class:`Tiling`, :func:`choose_tiling` ranks every feasible tiling
-  (warp tile of powers of two times the instruction tile, warp arrangement, k_step, split-K;
+  (warp tile of powers of two times the instruction tile, on the H100's MAC cores also three
+  times a power of two (:attr:`lutsim.sim.presets.GpuSpec.mac_tile_multiples`), warp
+  arrangement, k_step, split-K;
   the most stages that fit, up to 4) by a quick estimate and keeps the fastest of the best 8 by
   the fast mode, as an autotuning compiler would.
 
@@ -71,11 +75,12 @@ Costs under load (:class:`lutsim.sim.presets.GpuCosts`, applied identically in b
   back hide it); ``benchmarks/validate_gpu.py`` adds it to compare with per-call timings.
 * **Sustained rates**: DRAM at ``dram_efficiency`` of its peak; every tensor-core issue slot at
   ``latency / issue_efficiency`` cycles (issue stalls, the clock a light load holds).
-* **Power limit**: a GEMM whose tensor cores would run above ``power_efficiency`` of their
-  peak rate is stretched to that rate (:func:`power_limited`): the board lowers its clock
-  when a dense tensor-core load would draw more than its power limit (400 W A100 SXM4, 250 W
-  A100 PCIe, 700 W H100 SXM5), as a large GEMM's does and a small or memory-bound one's does
-  not.
+* **Power limit**: a GEMM whose tensor cores would run above the power limit of their format
+  (``power_efficiency``, or its own in ``format_power``: FP8 on the H100) as a fraction of
+  their peak rate is stretched to that rate (:func:`power_limited`): the board lowers its
+  clock when a dense tensor-core load would draw more than its power limit (400 W A100 SXM4,
+  250 W A100 PCIe, 700 W H100 SXM5), as a large GEMM's does and a small or memory-bound one's
+  does not.
 * **Waves**: CTAs go to SMs in launch order, one per SM at a time, so a last wave that fills
   few SMs (wave quantization) and CTAs fewer than SMs cost what they cost.
 * ``sustained=False`` (:func:`simulate`) gives the ideal machine: peak rates, no fixed time.
@@ -91,9 +96,10 @@ What is not modeled, and why
   contract does, would add ``latency(ldt)`` or ``latency(ldw)`` per fragment change.
 * Data-dependent counts (``lut.negate``): the model has no data.
 * Bank conflicts, warp scheduling and issue limits one by one (their sum is in the sustained
-  issue rate), more than one CTA per SM, thread-block clusters and TMA multicast (H100), cache
-  lines and DRAM pages, L2 slices; per-group scales in MAC kernels (per-channel scales are
-  assumed); kernels other than the GEMM and the table precompute.
+  issue rate), more than one CTA per SM, clusters other than pairs along M sharing weights,
+  cache lines and DRAM pages, L2 slices and the two L2 partitions; per-group scales in MAC
+  kernels (per-channel scales are assumed); kernels other than the GEMM and the table
+  precompute.
 
 Action counts (:attr:`GpuRun.actions`; counted here, priced in ``reports``)
 ---------------------------------------------------------------------------
@@ -140,8 +146,10 @@ from .gpu_plan import (
     Plan,
     Tiling,
     check_shape,
+    operands,
     precompute_ops,
     storage_bytes,
+    warp_register_bytes,
 )
 from .presets import Machine, machine
 
@@ -287,12 +295,15 @@ class GpuRun:
 
 
 # ---- tiling search --------------------------------------------------------------------------
-def _powers(start: int, stop: int) -> list[int]:
-    values = []
-    while start <= stop:
-        values.append(start)
-        start *= 2
-    return values
+def _powers(start: int, stop: int, multiples: tuple[int, ...] = (1,)) -> list[int]:
+    """``start`` times each of ``multiples`` times the powers of two, up to ``stop``."""
+    values = set()
+    for multiple in multiples:
+        value = start * multiple
+        while value <= stop:
+            values.add(value)
+            value *= 2
+    return sorted(values)
 
 
 def _candidates(mach: Machine, m: int, n: int, k: int):
@@ -309,13 +320,19 @@ def _candidates(mach: Machine, m: int, n: int, k: int):
     arrangements = [(a, tcs // a) for a in range(1, tcs + 1) if tcs % a == 0]
     k_padded = math.ceil(k / k_unit) * k_unit
     k_steps = [s for s in (16, 32, 64, 128, 256) if s % k_unit == 0 and s <= k_padded] or [k_unit]
+    multiples = (1,) if mach.is_lut else mach.gpu.mac_tile_multiples
+    ops, budget = operands(mach), mach.register_bytes_per_tensor_core
     for wm, wn in arrangements:
-        for warp_m in _powers(row_unit, rows_max):
-            if warp_m > row_unit and (warp_m // 2) * wm >= m:
+        rows = _powers(row_unit, rows_max, multiples)
+        for warp_m in rows:
+            if warp_m > row_unit and rows[rows.index(warp_m) - 1] * wm >= m:
                 continue
-            for warp_n in _powers(col_unit, cols_max):
-                if warp_n > col_unit and (warp_n // 2) * wn >= n:
+            cols = _powers(col_unit, cols_max, multiples)
+            for warp_n in cols:
+                if warp_n > col_unit and cols[cols.index(warp_n) - 1] * wn >= n:
                     continue
+                if warp_register_bytes(ops, warp_m, warp_n) > budget:
+                    break  # and every wider warp tile
                 tiles = math.ceil(m / (warp_m * wm)) * math.ceil(n / (warp_n * wn))
                 for k_step in k_steps:
                     for split in SPLITS:
@@ -359,7 +376,10 @@ def _estimate(plan: Plan) -> float:
         smem,
         active
         * sg
-        * (t.cta_m * plan.row_bytes / t.n_loop + t.cta_n * plan.col_bytes)
+        * (
+            t.cta_m * plan.row_bytes / t.n_loop
+            + t.cta_n * plan.col_bytes / min(gpu.cluster_multicast, plan.mt)
+        )
         / gpu.l2_bytes_per_cycle,
         dram / (waves * steps) / plan.mach.dram_bytes_per_cycle,
     )
@@ -495,11 +515,12 @@ def _kernel(
 def power_limited(mach: Machine, cycles: int, peak_cycles: float) -> int:
     """A kernel's ``cycles`` within the GPU's power limit: its tensor cores run at
     ``peak_cycles`` (their issue slots at the peak rate, summed over the tensor cores) /
-    (tensor cores x ``cycles``) of their peak rate; above ``GpuCosts.power_efficiency`` the
-    clock drops until the rate is that (:class:`lutsim.sim.presets.GpuCosts`)."""
+    (tensor cores x ``cycles``) of their peak rate; above the power limit of their format
+    (:attr:`lutsim.sim.presets.Machine.power_efficiency`) the clock drops until the rate is that
+    (:class:`lutsim.sim.presets.GpuCosts`)."""
     tcs = mach.gpu.sms * mach.gpu.tensor_cores_per_sm
     rate = peak_cycles / (tcs * max(cycles, 1))
-    return max(cycles, math.ceil(cycles * rate / mach.costs.power_efficiency))
+    return max(cycles, math.ceil(cycles * rate / mach.power_efficiency))
 
 
 def _precompute(mach: Machine, m: int, k: int, how: str) -> KernelRun | None:

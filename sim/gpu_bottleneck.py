@@ -9,7 +9,7 @@ limit         when
 ============= ==================================================================================
 ``fixed``     the fixed time of a kernel (:class:`lutsim.sim.presets.GpuCosts`) is at least half of
               it: a launch-bound kernel
-``power``     the GPU's power limit stretched the kernel (``GpuCosts.power_efficiency``): its
+``power``     the GPU's power limit stretched the kernel (``GpuCosts.power_limit``): its
               tensor cores would run faster than the board's power allows, so the clock drops
 a resource    ``tensor``, ``vector``, ``smem``, ``l2`` or ``dram``: the busiest resource is busy
               at least :data:`SATURATED` of the time the fixed part leaves

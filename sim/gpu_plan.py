@@ -17,6 +17,10 @@ Layout of a CTA (``warps_m x warps_n`` warps, one per tensor core)::
 
 CTAs are launched in order ``c -> (mi, si, ni)`` with the row tile ``mi`` fastest, then the
 K split ``si``, then the column tile ``ni``; SM ``s`` takes the next CTA whenever it is free.
+On a GPU with thread-block clusters (:attr:`lutsim.sim.presets.GpuSpec.cluster_multicast`),
+each run of that many consecutive row tiles is one cluster: its CTAs share their weight tile,
+which TMA multicast reads from L2 once for all of them (each CTA a share); every CTA still
+writes the whole tile into its own shared memory.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -38,8 +43,10 @@ __all__ = [
     "Plan",
     "Tiling",
     "check_shape",
+    "operands",
     "precompute_ops",
     "storage_bytes",
+    "warp_register_bytes",
 ]
 
 DEQUANT_OPS_PER_WEIGHT = 1.0
@@ -95,6 +102,39 @@ def storage_bytes(bits: int) -> int:
     return 1 if bits <= 8 else 2 if bits <= 16 else 4
 
 
+def operands(mach: Machine) -> SimpleNamespace:
+    """The instruction tile of ``mach``'s tensor cores and the bytes of its operands: per token
+    row and per weight column, for one instruction K."""
+    tc = mach.tc
+    if mach.is_lut:
+        cfg = tc.core
+        entry_bytes = storage_bytes(cfg.table_entry_bits)
+        row_bytes = cfg.table_entries * entry_bytes  # per row per group
+        return SimpleNamespace(
+            row_unit=cfg.m, col_unit=cfg.n, k_unit=cfg.k, instr_cycles=tc.lmma_cycles,
+            arrays=tc.arrays, entry_bytes=entry_bytes, row_bytes=row_bytes,
+            reg_row_bytes=row_bytes, reg_col_extra=0.0,
+            col_bytes=cfg.k * mach.weight_bits / 8,
+        )  # fmt: skip
+    wrows, tokens, kk = tc.shape  # weights are mma's A operand, tokens its B operand
+    act_bytes = storage_bytes(FORMATS[tc.operand_format].bits)
+    return SimpleNamespace(
+        row_unit=tokens, col_unit=wrows, k_unit=kk, instr_cycles=tc.mma_cycles, arrays=1,
+        row_bytes=kk * act_bytes, reg_row_bytes=kk * act_bytes,
+        # the dequantized copy of a column group; a dense model feeds its weights as stored
+        reg_col_extra=0.0 if mach.dense else kk * act_bytes,
+        col_bytes=kk * mach.weight_bits / 8,
+    )  # fmt: skip
+
+
+def warp_register_bytes(ops: SimpleNamespace, warp_m: int, warp_n: int) -> int:
+    """Registers of one warp tile of a machine with :func:`operands` ``ops``: 32-bit accumulators
+    and double-buffered fragments of one instruction K (tables or activations for its rows,
+    packed weights for its columns, and on MAC cores the dequantized weights)."""
+    fragments = warp_m * ops.reg_row_bytes + warp_n * (ops.col_bytes + ops.reg_col_extra)
+    return math.ceil(warp_m * warp_n * 4 + 2 * fragments)
+
+
 @dataclass(frozen=True)
 class Tiling:
     """How a kernel cuts the GEMM (see the module docstring). ``warp_m``/``cta_m`` count token
@@ -147,33 +187,20 @@ class Plan:
     def __init__(self, mach: Machine, m: int, n: int, k: int, tiling: Tiling):
         m, n, k = check_shape(m, n, k)
         self.mach, self.m, self.n, self.k, self.t = mach, m, n, k, tiling
-        gpu, tc = mach.gpu, mach.tc
+        gpu = mach.gpu
         self.lut = mach.is_lut
-        bits = mach.weight_bits
+        self.ops = ops = operands(mach)
+        self.row_unit, self.col_unit, self.k_unit = ops.row_unit, ops.col_unit, ops.k_unit
+        self.instr_cycles, self.arrays = ops.instr_cycles, ops.arrays
+        self.row_bytes, self.reg_row_bytes = ops.row_bytes, ops.reg_row_bytes
+        self.reg_col_extra = ops.reg_col_extra
         if self.lut:
-            cfg = tc.core
-            self.row_unit, self.col_unit, self.k_unit = cfg.m, cfg.n, cfg.k
-            self.instr_cycles = tc.lmma_cycles
-            self.arrays = tc.arrays
-            self.entry_bytes = storage_bytes(cfg.table_entry_bits)
-            self.row_bytes = cfg.table_entries * self.entry_bytes  # per row per group
-            self.reg_row_bytes = self.row_bytes
-            self.reg_col_extra = 0.0
-        else:
-            wrows, tokens, kk = tc.shape  # weights are mma's A operand, tokens its B operand
-            self.row_unit, self.col_unit, self.k_unit = tokens, wrows, kk
-            self.instr_cycles = tc.mma_cycles
-            self.arrays = 1
-            act_bytes = storage_bytes(FORMATS[tc.operand_format].bits)
-            self.row_bytes = kk * act_bytes
-            self.reg_row_bytes = self.row_bytes
-            # the dequantized copy of a column group; a dense model feeds its weights as stored
-            self.reg_col_extra = 0.0 if mach.dense else kk * act_bytes
+            self.entry_bytes = ops.entry_bytes
         self.dense = mach.dense
         self.meta_bytes = 0 if mach.dense else META_BYTES_PER_COLUMN
         # every issue slot at the sustained issue rate (GpuCosts.issue_efficiency)
         self.slot_cycles = self.instr_cycles / mach.costs.issue_efficiency
-        self.col_bytes = self.k_unit * bits / 8  # packed weight bits per column per group
+        self.col_bytes = ops.col_bytes  # packed weight bits per column per group
 
         t = tiling
         self.kp = math.ceil(k / self.k_unit) * self.k_unit  # K padded to whole groups
@@ -245,13 +272,8 @@ class Plan:
                 )
 
     def register_bytes(self) -> int:
-        """Registers of one warp tile: 32-bit accumulators and double-buffered fragments of one
-        instruction K (tables or activations for its rows, packed weights for its columns, and on
-        MAC cores the dequantized weights)."""
-        t = self.t
-        acc = t.warp_m * t.warp_n * 4
-        fragments = t.warp_m * self.reg_row_bytes + t.warp_n * (self.col_bytes + self.reg_col_extra)
-        return math.ceil(acc + 2 * fragments)
+        """Registers of one warp tile (:func:`warp_register_bytes`)."""
+        return warp_register_bytes(self.ops, self.t.warp_m, self.t.warp_n)
 
     def stage_bytes(self) -> int:
         """Shared memory of one pipeline stage: the CTA's rows and columns for one k_step."""
@@ -321,6 +343,9 @@ class Plan:
         a_bytes = rows * groups * self.row_bytes
         w_bytes = cols * (groups * self.col_bytes + np.where(si == 0, self.meta_bytes, 0))
         out = rows * cols * self.out_bytes
+        # a cluster of row tiles that share a weight tile reads it from L2 once (multicast)
+        cluster = self.mach.gpu.cluster_multicast
+        sharing = np.minimum(cluster, self.mt - mi // cluster * cluster)
 
         # L2 reuse: the CTAs of a wave that share a tile fetch it from DRAM once, each a
         # share; a later wave fetches it again unless the bytes touched since its last use (an
@@ -354,7 +379,7 @@ class Plan:
             "ni": ni,
             "steps": steps,
             "work_groups": groups * t.n_loop,
-            "l2_read": (a_bytes + w_bytes).astype(np.float64),
+            "l2_read": (a_bytes + w_bytes / sharing).astype(np.float64),
             "dram_read": dram_read,
             "l2_write": out.astype(np.float64),
             "dram_write": np.where(last_split, rows * cols * self.out_bytes, 0).astype(np.float64),

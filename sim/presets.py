@@ -26,7 +26,15 @@ FP32 vector lanes                64            64            128
 dense FP16 MAC per clock         1024          1024          2048
 dense INT8 MAC per clock         2048          2048          4096
 dense FP8 MAC per clock          -             -             4096
+CTAs per cluster sharing a tile  1             1             2
+MAC warp tile multiples          1 x 2^k       1 x 2^k       1 or 3 x 2^k
 ================================ ============= ============= =============
+
+Thread-block clusters (H100): two CTAs of consecutive row tiles form a cluster and share their
+weight tile, which TMA multicast reads from L2 once for both (``h100-clusters``); the A100 has
+no clusters. MAC warp tiles are the instruction tile times a power of two; on the H100 also
+three times one (e.g. 48, 96, 192 columns), as the tiles of its cuBLAS kernels are
+(``h100-tiles``), so the tile search can fill the 132 SMs with fewer idle ones in the last wave.
 
 LUT tensor cores: ``LUT-1X`` is one M2N64K4 array (512 lookup elements) per tensor core, 4
 tensor cores per SM (the paper's A100-like arrangement); ``LUT-4X`` and ``LUT-8X`` put 4 and 8
@@ -53,21 +61,27 @@ in :func:`machine` gives the ideal machine (peak rates, no fixed time).
 ==================== ======= ========= ======= ================================================
 cost                 A100    A100-PCIe H100    source
 ==================== ======= ========= ======= ================================================
-fixed time / kernel  3.26 us 3.26 us   3.26 us fitted: H100 kernel-timed calibration rows
+fixed time / kernel  3.29 us 3.29 us   3.29 us fitted: H100 kernel-timed calibration rows
                                                (A100: carried)
-DRAM latency         370 ns  370 ns    370 ns  pointer chase, H100 PCIe (gpu-benches; A100:
-                                               carried)
-DRAM sustained       0.95    0.95      0.95    STREAM-like read, H100 PCIe (gpu-benches;
-                                               carried over)
+DRAM latency         407 ns  407 ns    370 ns  pointer chase (gpu-benches): A100 40GB 574
+                                               cycles at 1410 MHz (A100-80GB: 406 ns); H100
+                                               PCIe 650-658 cycles at 1755 MHz
+DRAM sustained       0.868   0.868     0.95    gpu-stream read, 100 % occupancy (gpu-benches):
+                                               A100 80GB 1769 of 2039 GB/s; H100 PCIe 1942 of
+                                               2039 GB/s
 issue rate sustained 0.98    0.98      0.84    fitted: calibration rows
-power limit (rate)   0.84    0.76      0.68    fitted: calibration rows (A100-PCIe: its own)
-host launch / call   5.27 us 5.27 us   4.97 us fitted: per-call calibration rows (not in
+power limit (rate)   0.84    0.76      0.74    fitted: calibration rows (A100-PCIe: its own)
+power limit, FP8     -       -         0.68    fitted: the H100's FP8 calibration rows
+host launch / call   5.16 us 5.16 us   4.95 us fitted: per-call calibration rows (not in
                                                kernel times)
 ==================== ======= ========= ======= ================================================
 
 The power limit is the highest fraction of the tensor cores' peak rate a GPU sustains within
 its board power (400 W A100 SXM4, 250 W A100 PCIe, 700 W H100 SXM5): a kernel that would run
 them faster is stretched to it, as the board lowers its clock (:func:`lutsim.sim.gpu.power_limited`).
+Each MAC format has its own limit (:attr:`GpuCosts.format_power`): an FP8 ``mma`` does
+twice the MACs of an FP16 one per clock at less than twice the energy, so the H100 sustains a
+smaller share of its FP8 peak than of its FP16 one; the LUT presets use the 16-bit limit.
 ``A100-PCIe`` is a variant (:data:`VARIANTS`): the A100 40GB PCIe has the A100's facts and
 costs but its own power limit; ``machine(..., variant="A100-PCIe")`` gives an A100 preset its
 costs. The A100-80GB shares the A100's costs.
@@ -130,6 +144,18 @@ GPU_SOURCES = types.MappingProxyType(
         "h100-l2": "no NVIDIA figure per clock; the A100 5120 B/clk is carried over, as in "
         "Ultrasonics Sonochemistry 99 (2023) 106546, Table 3 (H100 L2 8986 GB/s at 1755 MHz "
         "= 5120 B/clk)",
+        "h100-clusters": "H100 whitepaper, 'Thread Block Clusters' and 'Tensor Memory "
+        "Accelerator': the CTAs of a cluster run on SMs of one GPC, and TMA multicast loads a "
+        "tile from L2 once into the shared memory of several CTAs of the cluster; CUTLASS 3.x "
+        "SM90 GEMMs (SM90_TMA_LOAD_MULTICAST, ClusterShape 2x1x1 in its Hopper examples) and "
+        "cuBLAS (a 4096^3 GEMM on H100 SXM5 launched as a grid of clusters: NVIDIA/cutlass "
+        "issue #1921) use clusters of 2 along M, sharing the B (weight) tile; the A100 has no "
+        "clusters (1)",
+        "h100-tiles": "cuBLAS 12 on H100 runs GEMMs with tiles that are not powers of two, "
+        "e.g. nvjet_hsh_192x192_64x3_2x1_v_bz_coopB_NTN for 16384x16384x1024 (nsys trace in "
+        "NVIDIA/Fuser issue #3137); Hopper's wgmma takes any N from 8 to 256 in steps of 8 (PTX "
+        "ISA 8.x, wgmma.mma_async shapes); the A100's cuBLAS tiles are powers of two "
+        "(ampere_*_128x128, _256x128, ...)",
         "ptx-mma": "PTX ISA 8.x, 'Warp-level matrix multiply-accumulate instructions': "
         "mma.sync shapes m16n8k16 (f16), m16n8k32 (s8, e4m3)",
     }
@@ -155,15 +181,21 @@ class GpuSpec:
     vector_lanes_per_sm: int  # FP32 lanes: one lane-op per lane per clock
     macs: tuple[tuple[str, int], ...]  # (format, dense MACs per clock) of its own tensor cores
     sources: types.MappingProxyType = field(repr=False, compare=False)
+    cluster_multicast: int = 1  # CTAs of a thread-block cluster that share one L2 read of a tile
+    mac_tile_multiples: tuple[int, ...] = (1,)  # MAC warp tiles: instruction tile x these x 2^k
 
     def __post_init__(self):
         for name in ("sms", "tensor_cores_per_sm", "registers_per_sm", "smem_bytes_per_block",
-                     "l2_bytes", "vector_lanes_per_sm"):  # fmt: skip
+                     "l2_bytes", "vector_lanes_per_sm", "cluster_multicast"):  # fmt: skip
             value = getattr(self, name)
             if type(value) is not int or value < 1:
                 raise ValueError(
                     f"GPU {self.name}: {name} must be a positive integer, not {value!r}"
                 )
+        multiples = self.mac_tile_multiples
+        if not (multiples and all(type(v) is int and v >= 1 for v in multiples)):
+            raise ValueError(f"GPU {self.name}: mac_tile_multiples must be positive integers, "
+                             f"not {multiples!r}")  # fmt: skip
         for name in ("freq_mhz", "smem_bytes_per_cycle", "l2_bytes_per_cycle", "dram_bytes_per_s"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
@@ -208,7 +240,7 @@ _A100_SOURCES = {
     "smem_bytes_per_block": "cuda-guide-smem", "smem_bytes_per_cycle": "cuda-guide-smem",
     "l2_bytes": "a100-whitepaper", "l2_bytes_per_cycle": "gtc20-ampere",
     "dram_bytes_per_s": "a100-whitepaper", "vector_lanes_per_sm": "a100-whitepaper",
-    "macs": "design-s5",
+    "macs": "design-s5", "cluster_multicast": "h100-clusters", "mac_tile_multiples": "h100-tiles",
 }  # fmt: skip
 
 # fmt: off
@@ -234,38 +266,51 @@ GPUS: dict[str, GpuSpec] = {
          "smem_bytes_per_block": "cuda-guide-smem", "smem_bytes_per_cycle": "cuda-guide-smem",
          "l2_bytes": "h100-whitepaper", "l2_bytes_per_cycle": "h100-l2",
          "dram_bytes_per_s": "h100-whitepaper", "vector_lanes_per_sm": "h100-whitepaper",
-         "macs": "design-s5 + h100-whitepaper"},
+         "macs": "design-s5 + h100-whitepaper", "cluster_multicast": "h100-clusters",
+         "mac_tile_multiples": "h100-tiles"},
         sms=132, tensor_cores_per_sm=4, freq_mhz=1830.0, registers_per_sm=65536,
         smem_bytes_per_block=227 * 1024, smem_bytes_per_cycle=128.0,
         l2_bytes=50 * 1024 * 1024, l2_bytes_per_cycle=5120.0, dram_bytes_per_s=3.35e12,
         vector_lanes_per_sm=128,
-        mac_per_sm_per_cycle={"fp16": 2048, "int8": 4096, "fp8": 4096},
+        mac_per_sm_per_cycle={"fp16": 2048, "int8": 4096, "fp8": 4096}, cluster_multicast=2,
+        mac_tile_multiples=(1, 3),
     ),
 }
 # fmt: on
 
 # Fitted by ``benchmarks/validate_gpu.py --fit`` (calibration rows only; see COST_SOURCES).
-# The power limits are rates (fractions of the tensor cores' peak), fitted with the issue rate.
+# The power limits are rates (fractions of the tensor cores' peak), fitted with the issue rate,
+# one per MAC format with calibration rows (the H100's FP16/BF16 rows and its FP8 rows).
 # The on-GPU fixed time is fitted on the H100's kernel-timed calibration rows; no A100 row is
 # kernel-timed, so the A100 carries the H100's over and fits its launch time on per-call rows.
-A100_FIXED_US = 3.26
+A100_FIXED_US = 3.29
 A100_ISSUE = 0.98
-A100_LAUNCH_US = 5.27
+A100_LAUNCH_US = 5.16
 A100_POWER = 0.84
 A100_PCIE_POWER = 0.76
-H100_POWER = 0.68
-H100_FIXED_US = 3.26
+H100_POWER = 0.74
+H100_FP8_POWER = 0.68
+H100_FIXED_US = 3.29
 H100_ISSUE = 0.84
-H100_LAUNCH_US = 4.97
+H100_LAUNCH_US = 4.95
 
 COST_SOURCES = types.MappingProxyType(
     {
         "gpu-benches-latency": "te42kyfo/gpu-benches (D. Ernst, NHR@FAU), gpu-latency/"
         "h100_pcie.txt @ a7dc559c: pointer chase, DRAM 650-658 cycles at 1755 MHz = 370-375 ns "
-        "(H100 PCIe); no A100 figure is published there, the H100's is carried over",
+        "(H100 PCIe; carried over to the H100 SXM5)",
+        "gpu-benches-latency-a100": "te42kyfo/gpu-benches, cuda-latency/a100_40.txt @ 2f915884: "
+        "pointer chase (one warp), A100 40GB at 1410 MHz, 572-575 cycles for buffers of 125 MB "
+        "to 1.5 GB (beyond the 40 MB L2) = 407 ns",
+        "gpu-benches-latency-a100-80gb": "te42kyfo/gpu-benches, cuda-latency/a100_80.txt @ "
+        "2f915884: the same pointer chase on an A100 80GB at 1410 MHz, 570-572 cycles for 125 to "
+        "340 MB = 406 ns",
+        "gpu-benches-stream-a100": "te42kyfo/gpu-benches, cuda-stream/a100_80.txt @ cdcc732d: "
+        "gpu-stream read kernel, A100 80GB, 100 % occupancy: 1769 GB/s of 2039 GB/s = 0.868; "
+        "carried over to the A100 40GB (the same memory system at 1555 GB/s)",
         "gpu-benches-stream": "te42kyfo/gpu-benches README.md @ 1271e641, gpu-stream, H100 PCIe, "
         "CUDA 11.7, 100 % occupancy: read 1942 GB/s of 2039 GB/s peak = 0.95; carried over to "
-        "the A100 and the H100 SXM5",
+        "the H100 SXM5",
         "fitted-calibration": "fitted by benchmarks/validate_gpu.py --fit on the calibration rows "
         "of sim/data/gpu_measurements.csv (split column 'calibration'; the validation rows were "
         "not used); the fit minimizes the mean absolute percentage error of the dense presets",
@@ -305,7 +350,12 @@ class GpuCosts:
     fraction of the tensor cores' peak rate the GPU sustains within its power limit (the board
     lowers its clock when a kernel's tensor-core load would draw more); a kernel whose issue
     slots keep the tensor cores busier than that is stretched to it (``power-limit`` in
-    :data:`COST_SOURCES`; fitted; per issue slot, so the LUT presets pay it too)."""
+    :data:`COST_SOURCES`; fitted; per issue slot, so the LUT presets pay it too).
+    ``format_power``: the power limit of a MAC format whose energy per peak-rate cycle differs
+    from the 16-bit one (an FP8 ``mma`` does twice the MACs per clock of an FP16 one at less
+    than twice the energy, so the share of its peak the board sustains is its own), as
+    ``(format, fraction)`` pairs (fitted); every other format, and the LUT presets, use
+    ``power_efficiency``."""
 
     kernel_fixed_us: float
     dram_latency_ns: float
@@ -314,6 +364,7 @@ class GpuCosts:
     launch_us: float
     sources: types.MappingProxyType = field(repr=False, compare=False)
     power_efficiency: float = 1.0
+    format_power: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self):
         for name in ("kernel_fixed_us", "dram_latency_ns", "launch_us"):
@@ -324,6 +375,15 @@ class GpuCosts:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and 0 < value <= 1):
                 raise ValueError(f"{name} must be a number in (0, 1], not {value!r}")
+        for fmt, value in self.format_power:
+            if not (isinstance(value, int | float) and 0 < value <= 1):
+                raise ValueError(f"power_efficiency of {fmt} must be a number in (0, 1], "
+                                 f"not {value!r}")  # fmt: skip
+
+    def power_limit(self, fmt: str | None) -> float:
+        """The power limit (a fraction of the peak rate) of tensor cores computing in ``fmt``:
+        its own (``format_power``) or ``power_efficiency``."""
+        return dict(self.format_power).get(fmt, self.power_efficiency)
 
     def fixed_cycles(self, freq_mhz: float) -> int:
         """The fixed time of one kernel in cycles."""
@@ -333,25 +393,31 @@ class GpuCosts:
         return self.dram_latency_ns * freq_mhz / 1e3
 
 
-def _costs(fixed_us, latency_ns, dram, issue, launch_us, sources, power=1.0) -> GpuCosts:
+def _costs(fixed_us, latency_ns, dram, issue, launch_us, sources, power=1.0,
+           format_power=None) -> GpuCosts:  # fmt: skip
     return GpuCosts(fixed_us, latency_ns, dram, issue, launch_us,
-                    types.MappingProxyType(sources), power)  # fmt: skip
+                    types.MappingProxyType(sources), power,
+                    tuple(sorted((format_power or {}).items())))  # fmt: skip
 
 
 _FITTED = {"kernel_fixed_us": "fitted-calibration", "dram_latency_ns": "gpu-benches-latency",
            "dram_efficiency": "gpu-benches-stream", "issue_efficiency": "fitted-calibration",
-           "launch_us": "fitted-calibration", "power_efficiency": "fitted-calibration"}  # fmt: skip
+           "launch_us": "fitted-calibration", "power_efficiency": "fitted-calibration",
+           "format_power": "fitted-calibration"}  # fmt: skip
+_A100_FITTED = {**_FITTED, "dram_latency_ns": "gpu-benches-latency-a100",
+                "dram_efficiency": "gpu-benches-stream-a100"}  # fmt: skip
+_A100_80GB_FITTED = {**_A100_FITTED, "dram_latency_ns": "gpu-benches-latency-a100-80gb"}
 
 # fmt: off
 GPU_COSTS: dict[str, GpuCosts] = {  # fitted values: see COST_SOURCES["fitted-calibration"]
-    "A100":      _costs(A100_FIXED_US, 370.0, 0.95, A100_ISSUE, A100_LAUNCH_US, _FITTED,
+    "A100":      _costs(A100_FIXED_US, 407.0, 0.868, A100_ISSUE, A100_LAUNCH_US, _A100_FITTED,
                         A100_POWER),
-    "A100-80GB": _costs(A100_FIXED_US, 370.0, 0.95, A100_ISSUE, A100_LAUNCH_US, _FITTED,
-                        A100_POWER),
+    "A100-80GB": _costs(A100_FIXED_US, 406.0, 0.868, A100_ISSUE, A100_LAUNCH_US,
+                        _A100_80GB_FITTED, A100_POWER),
     "H100":      _costs(H100_FIXED_US, 370.0, 0.95, H100_ISSUE, H100_LAUNCH_US, _FITTED,
-                        H100_POWER),
-    "A100-PCIe": _costs(A100_FIXED_US, 370.0, 0.95, A100_ISSUE, A100_LAUNCH_US,
-                        {**_FITTED, "power_efficiency": "fitted-pcie"}, A100_PCIE_POWER),
+                        H100_POWER, {"fp8": H100_FP8_POWER}),
+    "A100-PCIe": _costs(A100_FIXED_US, 407.0, 0.868, A100_ISSUE, A100_LAUNCH_US,
+                        {**_A100_FITTED, "power_efficiency": "fitted-pcie"}, A100_PCIE_POWER),
 }
 # fmt: on
 VARIANTS = types.MappingProxyType({"A100-PCIe": "A100"})
@@ -467,6 +533,12 @@ class Machine:
     def dram_latency_cycles(self) -> float:
         """Cycles from a DRAM request to its data (:attr:`GpuCosts.dram_latency_ns`)."""
         return self.costs.dram_latency_cycles(self.gpu.freq_mhz)
+
+    @property
+    def power_efficiency(self) -> float:
+        """The power limit of its tensor cores (:meth:`GpuCosts.power_limit` of a MAC
+        preset's format; a LUT preset's is the GPU's ``power_efficiency``)."""
+        return self.costs.power_limit(None if self.is_lut else self.tc.fmt)
 
     @property
     def fixed_cycles(self) -> int:

@@ -7,6 +7,7 @@ import statistics
 
 import pytest
 
+from lutsim.sim import gpu as gpu_module
 from lutsim.sim import measurements
 from lutsim.sim.gpu import Tiling, simulate, simulate_machine
 from lutsim.sim.gpu_plan import Plan
@@ -28,8 +29,8 @@ def test_a_launch_bound_kernel_is_dominated_by_the_fixed_time():
                                                ("H100-FP8", 8), ("A100-INT8", 8)])  # fmt: skip
 def test_a_huge_gemm_approaches_the_sustained_peak_and_never_exceeds_it(preset, wbits):
     run = simulate(preset, 8192, 8192, 8192, wbits=wbits)
-    costs = GPU_COSTS[preset.split("-")[0]]
-    sustained = run.compute_roof_tops * min(costs.issue_efficiency, costs.power_efficiency)
+    mach = machine(preset, wbits)
+    sustained = run.compute_roof_tops * min(mach.costs.issue_efficiency, mach.power_efficiency)
     print(f"{preset} 8192^3: {run.gemm_tops:.0f} TOPS of {sustained:.0f} sustained "
           f"({run.gemm.bottleneck['text']})")  # fmt: skip
     assert run.gemm_tops <= sustained * (1 + 1e-9)
@@ -46,6 +47,46 @@ def test_a_large_gemm_is_power_limited_and_a_small_one_is_not():
     assert small.gemm.bottleneck["power_stretch"] == 1.0
     ideal = simulate("H100-FP16", 8192, 8192, 8192, wbits=16, sustained=False)
     assert ideal.gemm.bottleneck["power_stretch"] == 1.0
+
+
+def test_each_mac_format_has_its_power_limit_and_lut_presets_the_16_bit_one():
+    costs = GPU_COSTS["H100"]
+    fp8, fp16 = machine("H100-FP8", 8), machine("H100-FP16", 16)
+    assert fp8.power_efficiency == costs.power_limit("fp8") < fp16.power_efficiency
+    assert fp16.power_efficiency == costs.power_efficiency
+    assert machine("H100-LUT-4X", 2).power_efficiency == costs.power_efficiency
+    assert machine("A100-INT8", 8).power_efficiency == GPU_COSTS["A100"].power_efficiency
+    big = simulate("H100-FP8", 8192, 8192, 8192, wbits=8)
+    assert big.gemm_tops <= big.compute_roof_tops * fp8.power_efficiency * (1 + 1e-9)
+    with pytest.raises(ValueError, match=r"^power_efficiency of fp8 must be a number in "
+                       r"\(0, 1\], not 1\.5$"):  # fmt: skip
+        dataclasses.replace(costs, format_power=(("fp8", 1.5),))
+
+
+def test_a_cluster_pair_reads_its_weight_tile_from_l2_once():
+    h100 = machine("H100-FP16", 16)
+    alone = dataclasses.replace(h100, gpu=dataclasses.replace(h100.gpu, cluster_multicast=1))
+    tiling = Tiling(64, 64, 2, 2, 64, 4, 1)  # CTAs of 128x128: 4 row tiles, 4 column tiles
+    pair, single = (Plan(mach, 512, 512, 1024, tiling).cta for mach in (h100, alone))
+    weights = 128 * 1024 * 2
+    assert single["l2_read"] - pair["l2_read"] == pytest.approx(weights / 2)
+    assert (pair["dram_read"] == single["dram_read"]).all()
+    odd = Plan(h100, 384, 512, 1024, tiling).cta  # 3 row tiles: the last CTA has no partner
+    assert odd["l2_read"][2] - odd["l2_read"][1] == pytest.approx(weights / 2)
+    assert machine("A100-FP16", 16).gpu.cluster_multicast == 1
+
+
+def test_only_the_h100_mac_tiles_may_be_three_times_a_power_of_two():
+    def widths(preset, wbits):
+        mach = machine(preset, wbits)
+        return {t.warp_n for t in gpu_module._candidates(mach, 4096, 4096, 4096)}
+
+    assert {48, 96, 192} <= widths("H100-FP16", 16)
+    assert not {48, 96, 192} & widths("A100-FP16", 16)
+    assert all(w & (w - 1) == 0 for w in widths("H100-LUT-4X", 2))
+    with pytest.raises(ValueError, match=r"^GPU H100: mac_tile_multiples must be positive "
+                       r"integers, not \(\)$"):  # fmt: skip
+        dataclasses.replace(machine("H100-FP16", 16).gpu, mac_tile_multiples=())
 
 
 def test_the_a100_pcie_is_the_a100_at_a_lower_power_limit():
@@ -105,6 +146,7 @@ def test_w16_moves_8x_the_weight_bytes_of_w2():
     ("preset", "wbits", "act", "m", "n", "k", "sms"),
     [("H100-FP16", 16, "fp16", 1, 4096, 4096, None), ("A100-FP16", 16, "bf16", 16, 4096, 4096, None),
      ("H100-FP8", 8, "e4m3", 64, 2048, 2048, 8), ("A100-INT8", 8, "int8", 100, 1000, 2000, 8),
+     ("H100-FP8", 8, "e4m3", 512, 3072, 2048, 8),
      ("A100-LUT-4X", 2, "int8", 8, 4096, 4096, None)],
 )  # fmt: skip
 def test_fast_and_detailed_agree_with_the_costs(preset, wbits, act, m, n, k, sms):
@@ -159,9 +201,10 @@ def test_8x_with_8x_registers_is_occupancy_bound_not_dram_bound():
 
 
 # ---- against measured hardware ----------------------------------------------------------------
-VALIDATION_BOUND = {"A100": 0.10, "H100": 0.125, "all": 0.115}
-"""MAPE on the validation rows with the fitted costs: A100 9.7 %, H100 11.9 %, all 11.1 %
-(``benchmarks/validate_gpu.py``); the bounds hold them against regressions."""
+VALIDATION_BOUND = {"A100": 0.095, "H100": 0.11, "all": 0.105}
+"""MAPE on the validation rows with the fitted costs: A100 9.2 %, H100 10.7 %, all 10.1 %
+(``benchmarks/validate_gpu.py``); the bounds hold them against regressions. The goal of 10 %
+for all of them is not met yet."""
 
 
 def test_the_split_is_fixed_and_nothing_is_fitted_on_validation():
