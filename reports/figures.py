@@ -117,17 +117,15 @@ def _hit(a, b) -> bool:
     return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
 
 
-def _overlaps(fig) -> bool:
-    texts, renderer = _drawn_texts(fig)
-    boxes = [t.get_window_extent(renderer) for t in texts]
-    return any(_hit(a, b) for i, a in enumerate(boxes) for b in boxes[:i])
-
-
-def _widen(fig, tries: int = 8) -> None:
-    """Widen ``fig`` by steps of 20 % until no two of its texts overlap."""
-    for _ in range(tries):
-        if not _overlaps(fig):
-            return
+def _widen(fig, tries: int = 8) -> tuple[list, Any]:
+    """Widen ``fig`` by steps of 20 % until no two of its texts overlap (at most ``tries``
+    times); returns the boxes of its texts and the renderer, as it is then laid out."""
+    while True:
+        texts, renderer = _drawn_texts(fig)
+        boxes = [t.get_window_extent(renderer) for t in texts]
+        if not tries or not any(_hit(a, b) for i, a in enumerate(boxes) for b in boxes[:i]):
+            return boxes, renderer
+        tries -= 1
         width, height = fig.get_size_inches()
         fig.set_size_inches(width * 1.2, height)
 
@@ -281,18 +279,19 @@ def lut_vs_mac_figure(data: dict[str, Any]):
                           "(mm² x mW, labeled)"))  # fmt: skip
     fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False)
     fig.suptitle("Area and power of the LUT and MAC arrays, synthesized at one node and clock")
-    _widen(fig)
-    for ax, labels, lines in placed:
-        _label_points(fig, ax, labels)
-        _label_lines(fig, ax, lines)
+    texts, renderer = _widen(fig)
+    for ax, labels, _ in placed:
+        _label_points(ax, labels, texts, renderer)
+    for ax, _, lines in placed:
+        _label_lines(ax, lines, texts, renderer)
     return fig
 
 
-def _markers(fig, ax, size_pt: float = 5.0) -> list:
+def _markers(ax, size_pt: float = 5.0) -> list:
     """Boxes around the markers of ``ax``."""
     from matplotlib.transforms import Bbox
 
-    pad = size_pt * fig.dpi / 72
+    pad = size_pt * ax.figure.dpi / 72
     boxes = []
     for line in ax.get_lines():
         if line.get_marker() in (None, "None", "", " "):
@@ -321,12 +320,11 @@ def _place(text, moves, texts: list, markers: list, frame, renderer) -> bool:
     return False
 
 
-def _label_points(fig, ax, labels: dict[tuple[float, float], str]) -> None:
+def _label_points(ax, labels: dict[tuple[float, float], str], texts: list, renderer) -> None:
     """Label each point of ``ax`` (``labels``: (x, y) -> text) beside it, where the label meets
-    no text, no marker and no edge of the axes (the nearest such place first)."""
-    drawn, renderer = _drawn_texts(fig)
-    texts = [t.get_window_extent(renderer) for t in drawn]
-    markers = _markers(fig, ax)
+    no text (``texts``: the boxes of those already drawn), no marker and no edge of the axes
+    (the nearest such place first)."""
+    markers = _markers(ax)
     frame = ax.get_window_extent(renderer)
     around = [(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, 1), (1, -1), (-1, -1)]
     for (x, y), label in sorted(labels.items()):
@@ -345,12 +343,11 @@ def _label_points(fig, ax, labels: dict[tuple[float, float], str]) -> None:
         _place(text, moves, texts, markers, frame, renderer)
 
 
-def _label_lines(fig, ax, lines: list[tuple[float, Any]]) -> None:
+def _label_lines(ax, lines: list[tuple[float, Any]], texts: list, renderer) -> None:
     """Label each line of equal area x power with its value, somewhere along it where the label
-    meets no text and no marker; a line with no such place stays unlabeled."""
-    drawn, renderer = _drawn_texts(fig)
-    texts = [t.get_window_extent(renderer) for t in drawn]
-    markers = _markers(fig, ax)
+    meets no text (``texts``: the boxes of those already drawn) and no marker; a line with no
+    such place stays unlabeled."""
+    markers = _markers(ax)
     frame = ax.get_window_extent(renderer)
     for product, line in lines:
         xs, ys = line.get_data()
