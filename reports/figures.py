@@ -384,7 +384,7 @@ def latency_figure(data: dict[str, Any]):
             of = {r["preset"]: r["fused"] for r in runs if r["model"] == model
                   and _phase_text(r["phase"]) == phase}  # fmt: skip
             run = of.get(preset)
-            base = next((of[p] for p in of if p.endswith("FP16")), None)
+            base = next((of[name] for name in of if name.endswith("FP16")), None)
             if run is None or base is None:
                 continue
             height = base["total_us"] / run["total_us"]
@@ -406,8 +406,8 @@ def latency_figure(data: dict[str, Any]):
     ax.axhline(1.0, color="grey", linewidth=0.8)
     fig.legend(loc="outside upper center", ncols=len(presets), frameon=False)
     ax.set_ylim(0, 1.3 * top)
-    _widen(fig)
     _fit_height(fig, ax)
+    _widen(fig)
     return fig
 
 
@@ -427,6 +427,8 @@ def _fit_height(fig, ax, tries: int = 8) -> None:
 def scaling_figure(data: dict[str, Any]):
     """BitNet decode (linear layers) on LUT-4X and LUT-8X against the register-file multiplier,
     one line per shared-memory bandwidth multiplier; None without the study."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
     rows = data.get("scaling")
     if not rows:
         return None
@@ -441,8 +443,6 @@ def scaling_figure(data: dict[str, Any]):
                 ax.plot(*zip(*pts, strict=True), marker="o", ms=4,
                         linestyle="-" if preset.endswith("8X") else "--",
                         label=f"{preset}, smem {smem:g}x")  # fmt: skip
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
-
     regs = sorted({r["regs"] for r in rows})
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_locator(FixedLocator(regs))
