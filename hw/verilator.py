@@ -58,6 +58,17 @@ _CPP = r"""// Host of the LUT core: the protocol of isa.timing, cycle for cycle 
 #include "verilated_vcd_c.h"
 #endif
 
+// Hooks of an activity build (hw/vlactivity.py puts its counter before this source).
+#ifdef LUTSIM_ACTIVITY
+#define ACTIVITY_BEGIN() lutsim_activity::Counter counter; counter.bind(context.get(), dir + "/signals.txt")
+#define ACTIVITY_SAMPLE() counter.sample()
+#define ACTIVITY_END() do { top->eval(); counter.sample(); counter.save(dir + "/activity.bin"); } while (0)
+#else
+#define ACTIVITY_BEGIN() do {} while (0)
+#define ACTIVITY_SAMPLE() do {} while (0)
+#define ACTIVITY_END() do {} while (0)
+#endif
+
 static constexpr unsigned LANES = @LANES@;
 
 // i_rd_data / o_wr_data are LANES x 32 bits: IData, QData or VlWide (lane j is word j)
@@ -139,6 +150,7 @@ int main(int argc, char **argv) {
     DUMP();
     time += 5000;
     top->rst = 0;
+    ACTIVITY_BEGIN();
 
     std::vector<uint64_t> runs;
     std::vector<uint32_t> final_memories;
@@ -187,6 +199,7 @@ int main(int argc, char **argv) {
                 for (unsigned j = 0; j < LANES; ++j)
                     if ((mask >> j & 1) && at + j < size) mem[at + j] = lane(top->o_wr_data, j);
             }
+            ACTIVITY_SAMPLE();
             DUMP();
             time += 5000;
             top->clk = 1;
@@ -196,6 +209,7 @@ int main(int argc, char **argv) {
             ++cycle;
         }
         top->i_instr_valid = 0;
+        if (job + 1 == jobs) ACTIVITY_END();
         runs[head] = cycle;
         runs[head + 1] = top->o_error;
         final_memories.insert(final_memories.end(), mem, mem + size);
@@ -212,7 +226,8 @@ int main(int argc, char **argv) {
 
 
 def testbench(cfg: CoreConfig) -> str:
-    """The C++ host for ``LutCore(cfg)`` (its top module named :data:`TOP`)."""
+    """The C++ host for ``LutCore(cfg)`` (its top module named :data:`TOP`). Preceded by
+    :data:`lutsim.hw.vlactivity.COUNTER`, it also counts switching activity."""
     return (
         _CPP.replace("@TOP@", TOP)
         .replace("@LANES@", str(cfg.bus_words))
@@ -273,6 +288,21 @@ def run_verilator(
     """Run each ``(program, memory)`` of ``jobs`` on one Verilated ``LutCore(cfg)``, one after
     the other (each job's cycles and stalls count from its start); the same results as
     :func:`lutsim.hw.simulate.run_amaranth`. With ``vcd``, every job's waveform is written there."""
+    exe = executable(cfg, trace=vcd is not None)
+    with tempfile.TemporaryDirectory(prefix="lutsim-verilator.") as work:
+        return run_in(Path(work), exe, jobs, stalls, vcd, max_cycles)
+
+
+def run_in(
+    work: Path,
+    exe: Path,
+    jobs,
+    stalls: Stalls | None = None,
+    vcd: str | os.PathLike | None = None,
+    max_cycles: int = 1_000_000,
+) -> list[RtlRun]:
+    """:func:`run_verilator` with a given executable (from :func:`executable`), exchanging its
+    files in the directory ``work``, where the caller may add or read its own."""
     jobs = list(jobs)
     encoded: dict[int, np.ndarray] = {}  # GEMM tiles share one program: encode it once
     for program, _ in jobs:
@@ -282,28 +312,25 @@ def run_verilator(
     stalls = stalls or Stalls()
     span = max(len(stalls.instr), len(stalls.read), len(stalls.write))
     flags = stalls.padded(span)
-    exe = executable(cfg, trace=vcd is not None)
     if vcd is not None:
         open(vcd, "wb").close()  # a path that cannot be written fails here, with its name
-    with tempfile.TemporaryDirectory(prefix="lutsim-verilator.") as work:
-        work = Path(work)
-        programs = [part for words, _ in jobs for part in (np.uint64([len(words)]), words)]
-        memories = [part for _, memory in jobs for part in (np.uint32([len(memory)]), memory)]
-        _concat(programs, np.uint64).astype("<u8").tofile(work / "programs.bin")
-        _concat(memories, np.uint32).astype("<u4").tofile(work / "memories.bin")
-        np.concatenate([flags.instr, flags.read, flags.write]).astype(np.uint8).tofile(
-            work / "stalls.bin"
-        )
-        vcd_arg = os.path.abspath(vcd) if vcd is not None else "-"
-        cmd = [str(exe), str(work), str(len(jobs)), str(max_cycles), vcd_arg]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode == _MAX_CYCLES_EXIT:
-            raise RuntimeError(result.stderr.strip())
-        if result.returncode != 0:
-            detail = result.stderr.strip().splitlines()[-1:] or [f"exit {result.returncode}"]
-            raise RuntimeError(f"verilator simulation of {TOP} failed: {detail[0]}")
-        runs = np.fromfile(work / "runs.bin", dtype="<u8")
-        final = np.fromfile(work / "final.bin", dtype="<u4").astype(np.uint32)
+    programs = [part for words, _ in jobs for part in (np.uint64([len(words)]), words)]
+    memories = [part for _, memory in jobs for part in (np.uint32([len(memory)]), memory)]
+    _concat(programs, np.uint64).astype("<u8").tofile(work / "programs.bin")
+    _concat(memories, np.uint32).astype("<u4").tofile(work / "memories.bin")
+    np.concatenate([flags.instr, flags.read, flags.write]).astype(np.uint8).tofile(
+        work / "stalls.bin"
+    )
+    vcd_arg = os.path.abspath(vcd) if vcd is not None else "-"
+    cmd = [str(exe), str(work), str(len(jobs)), str(max_cycles), vcd_arg]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode == _MAX_CYCLES_EXIT:
+        raise RuntimeError(result.stderr.strip())
+    if result.returncode != 0:
+        detail = result.stderr.strip().splitlines()[-1:] or [f"exit {result.returncode}"]
+        raise RuntimeError(f"verilator simulation of {TOP} failed: {detail[0]}")
+    runs = np.fromfile(work / "runs.bin", dtype="<u8")
+    final = np.fromfile(work / "final.bin", dtype="<u4").astype(np.uint32)
     out, r, f = [], 0, 0
     for words, memory in jobs:
         cycles, error = int(runs[r]), bool(runs[r + 1])

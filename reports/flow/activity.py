@@ -2,8 +2,12 @@
 
 Power analysis needs, for every input port bit and every register bit, its **toggle rate**
 (transitions per clock cycle) and its **duty** (the fraction of the time it is 1). We run the
-design's RTL in Amaranth's simulator on random operands, write a VCD, and count, for every bit
-of the signals asked for, its transitions and its time at 1 (:func:`signal_activity`). Power
+design's RTL on random operands and count, for every bit of the signals asked for, its
+transitions and its time at 1: either in Amaranth's simulator, writing a VCD that
+:func:`signal_activity` reads (:func:`measured`), or under Verilator, counting in C++ as the
+design runs (:mod:`lutsim.hw.vlactivity`, :func:`counted`). Given the same stimulus the two
+give identical activities: the harness counts what the VCD holds (each cycle half at the old
+value, half at the new; see :func:`counted_activity`). Power
 analysis (:mod:`lutsim.reports.flow.sta`, :mod:`lutsim.reports.flow.power_netlist`) sets them on the input ports and on
 the registers' output nets; OpenSTA propagates them through the gates in between.
 
@@ -25,7 +29,17 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Activity", "drive", "driven_activity", "measured", "signal_activity", "uniform"]
+__all__ = [
+    "Activity",
+    "counted",
+    "counted_activity",
+    "drive",
+    "driven_activity",
+    "measured",
+    "signal_activity",
+    "uniform",
+    "wanted_signals",
+]
 
 SIM_PERIOD_S = 1e-8  # the simulator's clock period (any value: rates are per cycle)
 
@@ -218,6 +232,24 @@ def driven_activity(
     return toggles, duty
 
 
+def counted_activity(
+    counts,
+) -> tuple[dict[tuple[str, str], np.ndarray], dict[tuple[str, str], np.ndarray], int]:
+    """:func:`signal_activity`'s result from a Verilator harness's
+    :class:`lutsim.hw.vlactivity.Counts`, computed as from a VCD of the same run: Amaranth's
+    simulator sets inputs at the rising edge, half a period after time 0, so ``halves`` (half
+    cycles at 1) is the time at 1 in half periods, over ``cycles`` periods."""
+    period_fs = round(SIM_PERIOD_S * 1e15)
+    cycles = max(counts.cycles, 1)
+    duration = cycles * period_fs
+    rates, duties = {}, {}
+    for key, toggles in counts.toggles.items():
+        high = counts.halves[key].astype(np.float64) * (period_fs // 2)
+        rates[key] = toggles / cycles
+        duties[key] = np.clip(high / duration, 0.0, 1.0)
+    return rates, duties, int(cycles)
+
+
 def measured(
     source: str,
     vcd_path: str | os.PathLike,
@@ -232,16 +264,44 @@ def measured(
     where the VCD has them (by name and width). The inputs' activity is ``driven`` when given
     (:func:`driven_activity`: what the testbench set, immune to the VCD writer renaming a port
     whose name a submodule's signal shares), else read from the VCD, which must have them."""
+    wanted = wanted_signals(inputs if driven is None else {}, outputs, signals)
+    found = signal_activity(vcd_path, wanted)
+    return _activity(source, found, inputs, outputs, signals, actions_per_cycle, driven)
 
-    def key(signal: str) -> tuple[str, str]:
-        path, _, name = signal.rpartition(".")
-        return path, name
 
+def counted(
+    source: str,
+    counts,
+    inputs: dict[str, int],
+    outputs: dict[str, int],
+    signals: dict[str, int],
+    actions_per_cycle: dict[str, float],
+    driven: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None = None,
+) -> Activity:
+    """:func:`measured`, from what a Verilator harness counted (:mod:`lutsim.hw.vlactivity`,
+    asked for :func:`wanted_signals`) instead of a VCD."""
+    found = counted_activity(counts)
+    return _activity(source, found, inputs, outputs, signals, actions_per_cycle, driven)
+
+
+def _key(signal: str) -> tuple[str, str]:
+    """``(module path, name)`` of ``path.name``."""
+    path, _, name = signal.rpartition(".")
+    return path, name
+
+
+def wanted_signals(
+    inputs: dict[str, int], outputs: dict[str, int], signals: dict[str, int]
+) -> dict[tuple[str, str], int]:
+    """``(module path, name)`` -> width of the top-level ports and internal ``signals``
+    (``path.name``) a simulation must record."""
     wanted = {("", n): w for n, w in outputs.items()}
-    wanted |= {key(s): w for s, w in signals.items()}
-    if driven is None:
-        wanted |= {("", n): w for n, w in inputs.items()}
-    toggles, duty, cycles = signal_activity(vcd_path, wanted)
+    wanted |= {_key(s): w for s, w in signals.items()}
+    return wanted | {("", n): w for n, w in inputs.items()}
+
+
+def _activity(source, found, inputs, outputs, signals, actions_per_cycle, driven) -> Activity:
+    toggles, duty, cycles = found
     if driven is not None:
         toggles |= {("", n): v for n, v in driven[0].items()}
         duty |= {("", n): v for n, v in driven[1].items()}
@@ -256,7 +316,7 @@ def measured(
         source=source,
         cycles=cycles,
         inputs={name: bits(("", name)) for name in inputs},
-        signals={s: bits(key(s)) for s in signals if key(s) in toggles},
+        signals={s: bits(_key(s)) for s in signals if _key(s) in toggles},
         outputs={
             n: round(float(np.mean(toggles["", n])), 6) for n in outputs if ("", n) in toggles
         },

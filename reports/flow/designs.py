@@ -26,10 +26,16 @@ MAC, ADD and conventional-LUT baselines take only M, N, K, B and the activation 
 configuration (``mac-int8`` forces int8, ``mac-fp16`` fp16); their other fields are reset to
 the defaults so that they do not change what is built.
 
-**Activity** (what :func:`measure` simulates, seed 0, in Amaranth's simulator, about
-:data:`SIM_CYCLES` cycles): random operands, every cycle busy. Activations are uniform over the
-integer format, or standard normal rounded to fp16; weight codes are uniform over ``0 .. 2^B-1``
-(``0 .. 2`` ternary); MAC zero points are uniform per column and fixed for the run.
+**Activity** (what :func:`measure` simulates, seed 0, about :data:`SIM_CYCLES` cycles):
+random operands, every cycle busy. Activations are uniform over the integer format, or
+standard normal rounded to fp16; weight codes are uniform over ``0 .. 2^B-1`` (``0 .. 2``
+ternary); MAC zero points are uniform per column and fixed for the run. Designs of up to
+:data:`AMARANTH_MAX_UNITS` DP-K units run in Amaranth's simulator, larger ones under
+Verilator (:mod:`lutsim.hw.vlactivity`): the same stimulus, and the same activity bit for bit
+(tests/reports/test_activity.py), except that Verilator also finds the registers whose names
+Amaranth's VCD spells otherwise than its Verilog (``i_reg$30``), and counts an output port
+that follows an input within the cycle once per settled change, where Amaranth's VCD also
+holds the value between the clock edge and the testbench's new inputs.
 
 * ``lut-array`` and ``ablation-*``: one K-group per B cycles; in its cycles the tables
   (:func:`lutsim.isa.golden.precompute_tables` of the group's activations; the activations themselves
@@ -42,9 +48,10 @@ integer format, or standard normal rounded to fp16; weight codes are uniform ove
 * ``add``, ``conv-lut``: a new step every B cycles (each is held for its B planes).
 * ``core``: one output tile of a random mpGEMM (:func:`lutsim.isa.gemm.random_problem`, M x N x
   (groups x K)) lowered by :func:`lutsim.isa.gemm.lower`, its program (``zacc``, then ``ldt``,
-  ``ldw``, ``lmma`` per group, then ``sta``) run by :func:`lutsim.hw.simulate.run_amaranth`; its
-  action counts come from the cycle model (:func:`lutsim.sim.core.run_core`) on the same program and
-  memory, whose cycle count must equal the RTL's.
+  ``ldw``, ``lmma`` per group, then ``sta``) run by :func:`lutsim.hw.simulate.run_amaranth`
+  (or the host of :mod:`lutsim.hw.verilator`); its action counts come from the cycle model
+  (:func:`lutsim.sim.core.run_core`) on the same program and memory, whose cycle count must
+  equal the RTL's.
 
 Action counts per cycle use the names of :mod:`lutsim.sim.core` (``lut.lookup``,
 ``acc.int32_add``, ``table.write``, ...) plus ``mac.int8``/``mac.fp16`` (products, as
@@ -54,6 +61,8 @@ Action counts per cycle use the names of :mod:`lutsim.sim.core` (``lut.lookup``,
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 from collections.abc import Callable
@@ -65,16 +74,35 @@ import numpy as np
 from amaranth.hdl import Shape
 
 from lutsim.hw.lut_ablation import STEPS
+from lutsim.hw.vlbuild import verilog_of
 from lutsim.isa.config import CoreConfig
 from lutsim.isa.formats import quantize, to_bits
 from lutsim.isa.golden import precompute_tables, weight_indices
 
-from .activity import Activity, drive, driven_activity, measured
+from .activity import Activity, counted, drive, driven_activity, measured, wanted_signals
 
-__all__ = ["ABLATION", "DESIGNS", "SIM_CYCLES", "Design", "dp4", "measure", "ports"]
+__all__ = [
+    "ABLATION",
+    "AMARANTH_MAX_UNITS",
+    "DESIGNS",
+    "ENGINES",
+    "SIM_CYCLES",
+    "Design",
+    "default_engine",
+    "dp4",
+    "measure",
+    "ports",
+]
 
 SIM_CYCLES = 128  # about this many cycles are simulated per design (rates are per cycle)
 STIMULUS_VERSION = 1  # part of the activity cache key: bump it when a stimulus changes
+ENGINES = ("amaranth", "verilator")
+AMARANTH_MAX_UNITS = 2
+"""The largest design (M x N DP-K units) whose activity Amaranth's simulator measures. Its
+cost grows with the design (about 7 s at M1N2, 25–30 min for a full M2N64K4 MAC array); a
+Verilator build costs about 10 s for a tiny design (the C++ runtime comes from ccache) and
+minutes at full size, but is cached, and its 128 cycles take milliseconds. DP4 and M1N2, what
+the test suite synthesizes, stay in Amaranth's simulator: no C++ build in the fast tests."""
 
 Cycles = list[dict[str, int]]
 
@@ -239,29 +267,65 @@ def ports(dut) -> tuple[dict[str, int], dict[str, int]]:
     return inputs, outputs
 
 
+def default_engine(cfg: CoreConfig) -> str:
+    """The simulator :func:`measure` uses by default at ``cfg``: ``"amaranth"`` for designs of
+    up to :data:`AMARANTH_MAX_UNITS` DP-K units, else ``"verilator"``."""
+    return "amaranth" if cfg.m * cfg.n <= AMARANTH_MAX_UNITS else "verilator"
+
+
 def measure(
-    design: Design, cfg: CoreConfig, work: Path, signals: dict[str, int], seed: int = 0
+    design: Design,
+    cfg: CoreConfig,
+    work: Path,
+    signals: dict[str, int],
+    seed: int = 0,
+    engine: str | None = None,
+    verilog: str | None = None,
 ) -> Activity:
-    """Simulate ``design`` at ``cfg`` (see the module docstring) with the VCD in ``work``;
-    the activity of its ports and of the internal ``signals`` (``path.name`` -> width)."""
+    """Simulate ``design`` at ``cfg`` (see the module docstring), files in ``work``; the
+    activity of its ports and of the internal ``signals`` (``path.name`` -> width). ``engine``
+    (one of :data:`ENGINES`) overrides the choice of :func:`default_engine`; ``verilog``, the
+    design's Verilog (``verilog_of(design.build(cfg), design.top)``) if at hand, spares
+    Verilator's first build exporting it again."""
+    chosen = default_engine(cfg) if engine is None else engine
+    if chosen not in ENGINES:
+        raise ValueError(f"activity engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     dut = design.build(cfg)
     inputs, outputs = ports(dut)
     vcd = work / "activity.vcd"
     if design.name == "core":
-        dut._MustUse__silence = True  # run_amaranth builds its own
-        return _measure_core(cfg, dut, vcd, seed, inputs, outputs, signals)
+        dut._MustUse__silence = True  # the runners build their own
+        return _measure_core(cfg, chosen, vcd, seed, inputs, outputs, signals, verilog)
     cycles, actions = design.stimulus(cfg, dut, np.random.default_rng(seed))
-    drive(dut, cycles, vcd)
-    source = (
-        f"Amaranth simulation of {design.name} ({cfg.mnemonic}), {len(cycles)} cycles of random "
-        f"operands, seed {seed} (reports.synth_designs)"
-    )
     driven = driven_activity(cycles, inputs)
-    return measured(source, vcd, inputs, outputs, signals, actions, driven)
+    what = f"{design.name} ({cfg.mnemonic}), {len(cycles)} cycles of random operands, seed {seed}"
+    if chosen == "amaranth":
+        drive(dut, cycles, vcd)
+        source = f"Amaranth simulation of {what} (reports.synth_designs)"
+        return measured(source, vcd, inputs, outputs, signals, actions, driven)
+    from lutsim.hw import vlactivity
+
+    dut._MustUse__silence = True  # a cached executable needs no Verilog
+    wanted = wanted_signals({}, outputs, signals)
+    harness = vlactivity.harness(design.top, inputs)
+    text = (lambda: verilog) if verilog is not None else (lambda: verilog_of(dut, design.top))
+    exe = vlactivity.executable(_rtl_key(design, cfg), text, design.top, harness, wanted)
+    counts = vlactivity.run(exe, cycles, inputs, wanted, design.top)
+    source = f"Verilator simulation of {what} (reports.synth_designs)"
+    return counted(source, counts, inputs, outputs, signals, actions, driven)
 
 
-def _measure_core(cfg: CoreConfig, dut, vcd: Path, seed: int, inputs, outputs, signals):
-    from lutsim.hw.simulate import run_amaranth
+def _rtl_key(design: Design, cfg: CoreConfig) -> tuple[str, ...]:
+    """What ``design.build(cfg)``'s Verilog depends on: the design, the configuration and the
+    source of ``hw``, ``isa`` and this module."""
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parents[2]
+    for path in sorted([*root.glob("hw/*.py"), *root.glob("isa/*.py"), Path(__file__)]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return design.name, json.dumps(cfg.to_dict(), sort_keys=True), digest.hexdigest()
+
+
+def _measure_core(cfg, engine: str, vcd: Path, seed: int, inputs, outputs, signals, verilog):
     from lutsim.isa import gemm
     from lutsim.sim.core import run_core
 
@@ -271,17 +335,28 @@ def _measure_core(cfg: CoreConfig, dut, vcd: Path, seed: int, inputs, outputs, s
     tables = precompute_tables(cfg, problem.a, problem.chunks)
     lowered = gemm.lower(cfg, problem, tables, weight_indices(cfg, problem.w))
     memory = lowered.memories[0]
-    rtl = run_amaranth(cfg, [(lowered.program, memory)], vcd=str(vcd))[0]
+    if engine == "amaranth":
+        from lutsim.hw.simulate import run_amaranth
+
+        rtl = run_amaranth(cfg, [(lowered.program, memory)], vcd=str(vcd))[0]
+    else:
+        from lutsim.hw import vlactivity
+
+        wanted = wanted_signals(inputs, outputs, signals)
+        key = _rtl_key(DESIGNS["core"], cfg)
+        rtl, counts = vlactivity.run_program(cfg, lowered.program, memory, wanted, key, verilog)
     model = run_core(cfg, lowered.program, memory)
     if model.cycles != rtl.cycles:
         raise RuntimeError(f"cycle model {model.cycles} != RTL {rtl.cycles} cycles")
     actions = {k: v / rtl.cycles for k, v in model.actions.items() if v}
     source = (
-        f"Amaranth simulation of the core ({cfg.mnemonic}): one tile of a random "
+        f"{engine.capitalize()} simulation of the core ({cfg.mnemonic}): one tile of a random "
         f"{cfg.m}x{cfg.n}x{groups * cfg.k} mpGEMM, seed {seed}, {len(lowered.program)} "
         f"instructions, {rtl.cycles} cycles; actions from sim.core"
     )
-    return measured(source, vcd, inputs, outputs, signals, actions)
+    if engine == "amaranth":
+        return measured(source, vcd, inputs, outputs, signals, actions)
+    return counted(source, counts, inputs, outputs, signals, actions)
 
 
 # ---- the designs --------------------------------------------------------------------------
