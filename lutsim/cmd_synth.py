@@ -4,6 +4,8 @@ Prints the area of every component, the critical path and Fmax, the power (inter
 switching, leakage) at the clock and at the activity measured by simulating the design, the
 energy per cycle, per MAC and per action, the numbers scaled to 28 and 7 nm by Dennard scaling
 and to 32 nm at 0.9 V by the Stillmaker-Baas fits (labeled as scaled), the provenance and how long each step took (a repeated run comes from the cache).
+Power is found module by module (the hierarchical flow); ``--flat`` runs the flat flow,
+``--flat-boundaries`` the flat flow with the module boundaries annotated, which checks it.
 ``--json`` prints :meth:`lutsim.reports.flow.synth.SynthResult.to_dict` instead.
 
 ``--compare lut-vs-mac`` synthesizes the LUT array and the INT8 and FP16 MAC arrays (the
@@ -24,7 +26,8 @@ from .common import UsageError, add_config, config, fmt_num, print_table
 def _cmd_synth(args: argparse.Namespace) -> int:
     from lutsim.reports.flow import synth
 
-    options = {"liberty": args.liberty, "clock_ns": args.clock_ns, "activity": args.toggle_rate}
+    options = {"liberty": args.liberty, "clock_ns": args.clock_ns, "activity": args.toggle_rate,
+               "flat": args.flat or args.flat_boundaries, "boundaries": args.flat_boundaries}  # fmt: skip
     if args.compare:
         if args.design is not None:
             raise UsageError("--design and --compare are separate runs; give one of them")
@@ -52,6 +55,7 @@ def _print(r: dict) -> None:
     print(f"{r['design']}: {r['summary']}")
     print(f"config {r['mnemonic']}")
     print(f"liberty {lib['name']}, {lib['node']}: {lib['path']} (sha256 {lib['sha256'][:16]})")
+    print(f"flow {r['flow']}")
     path = r["critical_path_ns"]
     timing = (
         f"critical path {path:.4g} ns, Fmax {r['fmax_mhz']:.4g} MHz ({r['startpoint']} -> "
@@ -180,6 +184,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--toggle-rate", type=float, metavar="RATE",
         help="vectorless power: every input bit toggles RATE per cycle (default: simulate)",
+    )  # fmt: skip
+    way = p.add_mutually_exclusive_group()
+    way.add_argument(
+        "--flat", action="store_true",
+        help="power on the whole flattened netlist, activity propagated across module "
+        "boundaries (default: module by module, each instance at its simulated activity)",
+    )  # fmt: skip
+    way.add_argument(
+        "--flat-boundaries", action="store_true",
+        help="power on the flattened netlist with the module boundaries' nets at their "
+        "simulated activity: the flat check of the default flow",
     )  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_config(p)

@@ -54,12 +54,13 @@ class Liberty:
     sequential: frozenset[str]  # cells with an ff or latch group
     buffer: str | None  # the smallest BUF* cell: drives inputs and loads outputs in analysis
     buffer_input_pf: float | None  # its input capacitance
-    pins: dict[str, tuple[tuple[str, str], ...]]  # buffer and sequential cells: (pin, direction)
+    pins: dict[str, tuple[tuple[str, str], ...]]  # every cell: (pin, direction)
+    input_pf: dict[str, dict[str, float]]  # every cell: input pin -> capacitance (pF)
     node_nm: float | None  # None: a library we do not know
     label: str  # e.g. "OSU 0.18 µm"
 
     def outputs(self, cell: str) -> tuple[str, ...]:
-        """Output pins of a buffer or sequential cell."""
+        """Output pins of a cell."""
         return tuple(pin for pin, way in self.pins.get(cell, ()) if way == "output")
 
     def inputs(self, cell: str) -> tuple[str, ...]:
@@ -117,19 +118,22 @@ def _parse(path: str, raw: bytes, shown: str) -> Liberty:
         raise ValueError(f"liberty file {shown!r} has no flip-flop cell (no ff group)")
     buffers = sorted((area, name) for name, area in areas.items() if name.upper().startswith("BUF"))
     buffer = buffers[0][1] if buffers else None
-    buffer_pf = None
-    if buffer is not None:
-        unit = _CAP_UNIT.search(text)
-        scale = float(unit.group(1)) * _CAP_PF.get(unit.group(2).lower(), 1.0) if unit else 1.0
-        cap = _PIN_CAP.search(text, *bodies[buffer])
-        buffer_pf = float(cap.group(1)) * scale if cap else None
-    pins = {}
-    for name in sorted(sequential | ({buffer} if buffer else set())):
-        found = []
-        for pin in _PIN.finditer(text, *bodies[name]):
-            direction = _DIRECTION.search(text, pin.end(), bodies[name][1])
-            found.append((pin.group(1), direction.group(1) if direction else "input"))
-        pins[name] = tuple(found)
+    unit = _CAP_UNIT.search(text)
+    scale = float(unit.group(1)) * _CAP_PF.get(unit.group(2).lower(), 1.0) if unit else 1.0
+    pins, input_pf = {}, {}
+    for name, (start, end) in bodies.items():
+        found = list(_PIN.finditer(text, start, end))
+        directions = []
+        input_pf[name] = {}
+        for i, pin in enumerate(found):
+            stop = found[i + 1].start() if i + 1 < len(found) else end
+            direction = _DIRECTION.search(text, pin.end(), stop)
+            way = direction.group(1) if direction else "input"
+            directions.append((pin.group(1), way))
+            cap = _PIN_CAP.search(text, pin.end(), stop)
+            if way == "input":
+                input_pf[name][pin.group(1)] = float(cap.group(1)) * scale if cap else 0.0
+        pins[name] = tuple(directions)
     voltage = _VOLTAGE.search(text)
     name = library.group(1)
     label, node = KNOWN_LIBRARIES.get(name, (name, None))
@@ -141,8 +145,9 @@ def _parse(path: str, raw: bytes, shown: str) -> Liberty:
         cell_area_um2=areas,
         sequential=frozenset(sequential),
         buffer=buffer,
-        buffer_input_pf=buffer_pf,
+        buffer_input_pf=next(iter(input_pf[buffer].values()), None) if buffer else None,
         pins=pins,
+        input_pf=input_pf,
         node_nm=node,
         label=label,
     )

@@ -32,12 +32,22 @@ import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .liberty import Liberty
 
-__all__ = ["DUTY_MIN", "Power", "Timing", "power", "sta_path", "sta_version", "timing"]
+__all__ = [
+    "DUTY_MIN",
+    "Power",
+    "Run",
+    "Timing",
+    "power",
+    "power_runs",
+    "sta_path",
+    "sta_version",
+    "timing",
+]
 
 _NUMBER = r"(-?[0-9.]+(?:e[-+]?[0-9]+)?)"
 _POWER_ROW = re.compile(rf"^\s*{_NUMBER}\s+{_NUMBER}\s+{_NUMBER}\s+{_NUMBER}\s+(\S.*?)\s*$")
@@ -88,12 +98,16 @@ def sta_version() -> str:
     return f"OpenSTA {done.stdout.strip() or 'unknown'}"
 
 
-def _read(netlist: Path, top: str, lib: Liberty, clock_ns: float) -> list[str]:
+def _read(
+    netlist: Path, top: str, lib: Liberty, clock_ns: float, clocked: bool = True
+) -> list[str]:
+    """Read and constrain; ``clocked`` False: the netlist has no ``clk`` port, its ports are
+    timed against a virtual clock of the same period."""
     lines = [
         f"read_liberty {{{lib.path}}}",
         f"read_verilog {{{netlist}}}",
         f"link_design {top}",
-        f"create_clock -name clk -period {clock_ns:.6g} [get_ports clk]",
+        f"create_clock -name clk -period {clock_ns:.6g}" + (" [get_ports clk]" if clocked else ""),
         "set data_inputs [delete_from_list [all_inputs] [get_ports clk]]",
         "set_input_delay 0 -clock clk $data_inputs",
         "set_output_delay 0 -clock clk [all_outputs]",
@@ -128,6 +142,26 @@ def _run(lines: list[str], top: str) -> dict[str, str]:
     return dict(re.findall(rf"^{_MARK}:(\w+)\n(.*?)(?=^{_MARK}:)", out, re.M | re.S))
 
 
+def _activity(ports: dict[str, int], activity, default, exact) -> list[str]:
+    """``set_power_activity`` of every input port bit (see :func:`power`); ``exact`` holds
+    port names and bits (``name[i]``) whose duty is kept as given."""
+    lines = [f"set_power_activity -input -activity {default[0]:.6g} -duty {default[1]:.6g}"]
+    for name, width in ports.items():
+        if name == "clk":
+            continue
+        bits = ((0.0, 0.0),) if name == "rst" else activity.get(name, (default,) * width)
+        for i, (rate, high) in enumerate(bits):
+            port = name if width == 1 else f"{name}[{i}]"
+            if name != "rst" and name not in exact and port not in exact:
+                high = min(max(high, DUTY_MIN), 1 - DUTY_MIN)
+                rate = min(rate, 2 * min(high, 1 - high))
+            lines.append(
+                f"set_power_activity -input_ports [get_ports {{{port}}}] "
+                f"-activity {rate:.6g} -duty {high:.6g}"
+            )
+    return lines
+
+
 def timing(netlist: Path, top: str, lib: Liberty, clock_ns: float) -> Timing:
     """The worst setup path of ``netlist`` at ``clock_ns``."""
     lines = _read(netlist, top, lib, clock_ns)
@@ -158,20 +192,7 @@ def power(
     bit (others get ``default``; ``rst`` is held at 0). Duties are kept within
     [DUTY_MIN, 1 - DUTY_MIN] except on ``rst`` and the ``exact`` ports (constants)."""
     lines = _read(netlist, top, lib, clock_ns)
-    lines.append(f"set_power_activity -input -activity {default[0]:.6g} -duty {default[1]:.6g}")
-    for name, width in ports.items():
-        if name == "clk":
-            continue
-        bits = ((0.0, 0.0),) if name == "rst" else activity.get(name, (default,) * width)
-        for i, (rate, high) in enumerate(bits):
-            if name != "rst" and name not in exact:
-                high = min(max(high, DUTY_MIN), 1 - DUTY_MIN)
-                rate = min(rate, 2 * min(high, 1 - high))
-            port = name if width == 1 else f"{name}[{i}]"
-            lines.append(
-                f"set_power_activity -input_ports [get_ports {{{port}}}] "
-                f"-activity {rate:.6g} -duty {high:.6g}"
-            )
+    lines += _activity(ports, activity, default, exact)
     lines += [
         f"puts {_MARK}:power",
         "report_power -digits 6",
@@ -185,13 +206,65 @@ def power(
     )
     if total is None:
         raise RuntimeError(f"OpenSTA reported no power for {top}")
+    return Power(total_mw=_kinds(total), instances_mw=_instances(sections.get("instances", "")))
+
+
+_KINDS = ("internal", "switching", "leakage", "total")
+
+
+def _kinds(total: re.Match) -> dict[str, float]:
+    return {k: float(v) * 1e3 for k, v in zip(_KINDS, total.groups(), strict=True)}
+
+
+def _instances(section: str) -> dict[str, tuple[float, float, float, float]]:
     instances = {}
-    for line in sections.get("instances", "").splitlines():
+    for line in section.splitlines():
         row = _POWER_ROW.match(line)
         if row:
             instances[row.group(5)] = tuple(float(v) * 1e3 for v in row.groups()[:4])
-    kinds = ("internal", "switching", "leakage", "total")
-    return Power(
-        total_mw={k: float(v) * 1e3 for k, v in zip(kinds, total.groups(), strict=True)},
-        instances_mw=instances,
-    )
+    return instances
+
+
+@dataclass(frozen=True)
+class Run:
+    """One power analysis of :func:`power_runs`: input activities as :func:`power` takes
+    them (``exact``: ports and bits kept as given), and loads (pF) on output port bits."""
+
+    activity: dict[str, tuple[tuple[float, float], ...]]
+    exact: frozenset[str] = frozenset()
+    loads_pf: dict[str, float] = field(default_factory=dict)
+
+
+def power_runs(
+    netlist: Path,
+    top: str,
+    lib: Liberty,
+    clock_ns: float,
+    ports: dict[str, int],
+    runs: list[Run],
+    default: tuple[float, float],
+    instances: tuple[str, ...] = (),
+    clocked: bool = True,
+    hierarchical: bool = False,
+) -> list[Power]:
+    """:func:`power` of ``netlist`` once per run, in one OpenSTA session (the netlist is read
+    and linked once); each :class:`Power` holds the design's totals and, of its instances,
+    only those matching the patterns ``instances`` (``hierarchical``: at any depth, named
+    ``a/b/cell``)."""
+    lines = _read(netlist, top, lib, clock_ns, clocked)
+    for n, run in enumerate(runs):
+        lines += _activity(ports, run.activity, default, run.exact)
+        lines += [f"set_load {pf:.6g} [get_ports {{{port}}}]" for port, pf in run.loads_pf.items()]
+        lines += [f"puts {_MARK}:power{n}", "report_power -digits 6"]
+        if instances:
+            cells = f"get_cells {'-hierarchical ' if hierarchical else ''}{{{' '.join(instances)}}}"
+            lines += [f"puts {_MARK}:instances{n}", f"report_power -instances [{cells}] -digits 6"]
+    sections = _run(lines, top)
+    out = []
+    for n in range(len(runs)):
+        total = next((m for line in sections.get(f"power{n}", "").splitlines()
+                      if (m := _TOTAL_ROW.match(line))), None)  # fmt: skip
+        if total is None:
+            raise RuntimeError(f"OpenSTA reported no power for {top}")
+        out.append(Power(_kinds(total), _instances(sections.get(f"instances{n}", ""))))
+    return out

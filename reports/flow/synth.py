@@ -8,15 +8,43 @@ at one :class:`lutsim.isa.config.CoreConfig`:
 step     what
 ======== ======================================================================================
 export   the design's Amaranth RTL -> Verilog (:func:`lutsim.hw.vlbuild.verilog_of`)
-yosys    Verilog -> gate netlist on the liberty, hierarchy kept, and a flattened copy
-         (:mod:`lutsim.reports.flow.yosys`); default liberty OSU 0.18 µm, Debian ``qflow-tech-osu018``
-         (:mod:`lutsim.reports.flow.liberty`); area per module from the liberty's cell areas
-activity the RTL simulated on random operands: toggle rate and duty of every input port bit
-         and of every register bit the netlist kept by name, and the action counts per cycle
-         of what was simulated (:mod:`lutsim.reports.flow.activity`, :func:`~lutsim.reports.flow.designs.measure`)
-sta      OpenSTA (:mod:`lutsim.reports.flow.sta`): the worst setup path of the netlist -> Fmax; power of
-         the flattened netlist with the registers annotated (:mod:`lutsim.reports.flow.power_netlist`)
+yosys    Verilog -> gate netlist on the liberty, hierarchy kept (:mod:`lutsim.reports.flow.yosys`):
+         modules alike but for their name are merged first, so each distinct unit is
+         synthesized once and instantiated everywhere; default liberty OSU 0.18 µm, Debian
+         ``qflow-tech-osu018`` (:mod:`lutsim.reports.flow.liberty`)
+area     each module's own cells priced with the liberty's areas, summed over every instance
+         path: area = sum over instances of the unit's area + the top's own logic
+activity the RTL simulated on random operands: toggle rate and duty of every input port bit,
+         of every register bit the netlist kept by name and (hierarchical flow) of every port
+         of every leaf module instance, and the action counts per cycle of what was simulated
+         (:mod:`lutsim.reports.flow.activity`, :func:`~lutsim.reports.flow.designs.measure`)
+timing   OpenSTA (:mod:`lutsim.reports.flow.sta`) on the hierarchical netlist, which it links
+         whole: the worst setup path across module boundaries (a path may run through several
+         units, e.g. an FP multiplier and four chained adders) -> Fmax; exact, not composed
+power    see the flows below
 ======== ======================================================================================
+
+Power: two flows
+----------------
+**hierarchical** (the default): each distinct module once, each instance at its own activity.
+A module's power netlist (:func:`lutsim.reports.flow.power_netlist.part`) is its own cells: its
+submodules removed, every net on a submodule's port driven from that port's simulated activity
+(the submodule's output, or its input where this module's cell drives it), the loads the
+submodules' inputs present (their pin capacitances) hung on those nets, its registers annotated
+as in the flat flow. OpenSTA reads it once and reports its power once per instance with that
+instance's activities (:func:`lutsim.reports.flow.sta.power_runs`); a net crossing a boundary
+is counted once, at its driver. The simulation names each leaf module's ports as the netlist
+does; other nets are found through them (:class:`lutsim.reports.flow.power_netlist.Sources`).
+
+**flat** (``flat=True``; the flow before the hierarchical one): the netlist flattened, registers
+annotated, every other net's activity propagated by OpenSTA from the inputs and registers,
+through module boundaries. ``flat=True, boundaries=True`` annotates the flattened netlist as the
+hierarchical flow does (the nets on leaf modules' ports at their simulated activity): the same
+power from one whole-design analysis, which checks the hierarchical composition (within 0.2 %
+on the CI designs, tests/reports/test_hier.py). The plain flat flow differs from both by what
+OpenSTA's propagation makes of deep logic between registers (e.g. +25 % for the LUT array,
+-28 % for the FP16 MAC array at M1N2): a simulated activity replaces a propagated one at every
+module boundary.
 
 Every design in a comparison uses the same liberty and clock target (default
 :data:`DEFAULT_CLOCK_NS`): ABC maps for that delay and power is reported at that clock, whatever
@@ -42,10 +70,13 @@ Cache
 Under ``$LUTSIM_CACHE/synth`` (default ``~/.cache/lutsim/synth``): ``export/`` (Verilog, keyed
 by the design, the configuration and the source of ``hw``/``isa``), ``netlist/`` (keyed by
 the Verilog, the liberty's SHA-256, the clock, the Yosys version and
-:data:`lutsim.reports.flow.yosys.FLOW_VERSION`; one process synthesizes a key, others wait for it),
-``activity/`` (keyed by the Verilog, the signals asked for and the stimulus's source) and
-``result/`` (keyed by the netlist key, the activity's digest, the OpenSTA version and the
-source of the analysis). Files are written atomically; a repeated call returns the stored
+:data:`lutsim.reports.flow.yosys.FLOW_VERSION`; one process synthesizes a key, others wait for it;
+``flat.v`` is added the first time a flat flow needs it), beside each netlist the facts a flow
+needs before analysis (``facts-<flow>-<digest>.json``: area per instance path, the signals to
+simulate; keyed by the parsing code), ``activity/`` (keyed by the Verilog, the signals asked for
+and the stimulus's source) and ``result/`` (keyed by the flow, the netlist key, the activity's
+digest, the OpenSTA version and the source of the analysis). A warm call reads only those small
+files, never a netlist. Files are written atomically; a repeated call returns the stored
 result, identical except for :attr:`SynthResult.runtime` (which steps ran, how long each took).
 """
 
@@ -56,6 +87,7 @@ import fcntl
 import functools
 import hashlib
 import importlib.metadata
+import inspect
 import json
 import math
 import os
@@ -147,6 +179,7 @@ class SynthResult:
     activity: dict[str, Any]  # what was simulated (reports.activity.Activity.summary)
     tools: dict[str, str]
     provenance: dict[str, Any]
+    flow: str = "flat"  # "hierarchical" or "flat" (see the module docstring); "flat" before 2026-12
     runtime: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -257,17 +290,27 @@ def _export(design: Design, cfg: CoreConfig, seconds: dict, hits: dict) -> str:
     return verilog
 
 
+def _activity_key(design, cfg, verilog: str, signals: dict[str, int]) -> str:
+    """What the simulated activity depends on: the Verilog, the design and configuration, the
+    signals asked for and the stimulus's source (the simulation is seeded)."""
+    return _digest("activity", _digest(verilog), design.name,
+                   json.dumps(cfg.to_dict(), sort_keys=True), json.dumps(signals, sort_keys=True),
+                   _source_digest(_ACTIVITY_SOURCES))  # fmt: skip
+
+
 def _activity(design, cfg, verilog: str, signals: dict[str, int], seconds, hits) -> Activity:
     """The simulated activity of ``design``'s ports and ``signals`` (cached)."""
-    key = _digest("activity", _digest(verilog), design.name,
-                  json.dumps(cfg.to_dict(), sort_keys=True), json.dumps(signals, sort_keys=True),
-                  _source_digest(_ACTIVITY_SOURCES))  # fmt: skip
+    key = _activity_key(design, cfg, verilog, signals)
     root = cache_root() / "activity"
     hits["activity"] = (root / f"{key}.json").is_file()
 
+    # the Verilog at hand spares a Verilator build exporting it again, where measure takes it
+    given = {"verilog": verilog} if "verilog" in inspect.signature(measure).parameters else {}
+
     def simulate() -> Activity:
         with tempfile.TemporaryDirectory(prefix="lutsim-activity.") as work:
-            return _timed(seconds, "simulate", lambda: measure(design, cfg, Path(work), signals))
+            return _timed(seconds, "simulate",
+                          lambda: measure(design, cfg, Path(work), signals, **given))  # fmt: skip
 
     return cached(key, root, simulate)
 
@@ -283,10 +326,71 @@ def _netlist(design: Design, verilog: str, lib, clock: float, seconds: dict, hit
             fcntl.flock(lock, fcntl.LOCK_EX)  # one process synthesizes a key; others wait
             if not (final / "stat.json").is_file():
                 _synthesize_into(final, design, verilog, lib, clock, seconds)
+    return key, final
+
+
+FLOWS = ("hierarchical", "flat")
+_FACTS_SOURCES = ("reports/flow/power_netlist.py", "reports/flow/yosys.py", "reports/flow/synth.py")
+
+
+def _facts(final: Path, design: Design, lib, flow: str, seconds: dict, hits: dict) -> dict:
+    """What the flow needs to know of the netlist in ``final`` before analysis, read once and
+    stored beside it (``facts-<flow>-<digest>.json``, keyed by the parsing code): the area of
+    every instance path (``[area, sequential area, cells, flip-flops]``) and the signals whose
+    activity power analysis annotates (name -> width): the named register outputs, and in the
+    hierarchical flow every port of every submodule instance."""
+    file = final / f"facts-{flow}-{_source_digest(_FACTS_SOURCES)[:16]}.json"
+    hits["facts"] = file.is_file()
+    if hits["facts"]:
+        return json.loads(file.read_text())
+    facts = _timed(seconds, "facts", lambda: _read_facts(final, design, lib, flow, seconds))
+    atomic_write_text(file, json.dumps(facts, sort_keys=True))
+    return facts
+
+
+def _read_facts(final: Path, design: Design, lib, flow: str, seconds: dict) -> dict:
     stat = json.loads((final / "stat.json").read_text())
     by_module = yosys_tool.module_areas(stat, design.top, lib)
-    tree = yosys_tool.instances((final / "netlist.v").read_text(), design.top)
-    return key, final, {path: by_module[module] for path, module in tree.items()}
+    netlist = (final / "netlist.v").read_text()
+    tree = yosys_tool.instances(netlist, design.top)
+    areas = {path: dataclasses.astuple(by_module[module]) for path, module in tree.items()}
+    signals: dict[str, int] = {}
+    modules = power_netlist.parse_modules(netlist, lib) if flow != "flat" else {}
+    for path, name in tree.items() if modules else ():
+        module = modules[name]
+        for r in power_netlist.register_bits(module.text, lib):
+            span = module.wires.get(r.signal)
+            width = 1 if span is None else abs(span[0] - span[1]) + 1
+            signals[_joined(path, r.signal)] = width
+        if path and not module.children:  # a leaf: its ports (power_netlist.Sources)
+            for port, (_, width) in module.ports.items():
+                signals[_joined(path, port)] = width
+    if flow != "hierarchical":  # the registers as the flat netlist names them
+        flat = _flat(final, design, lib, seconds).read_text()
+        widths = power_netlist.wire_widths(flat)
+        registers = power_netlist.register_bits(flat, lib)
+        signals |= {r.signal: widths[r.signal] for r in registers if r.signal in widths}
+    return {"areas": areas, "signals": signals}
+
+
+def _joined(*parts: str) -> str:
+    return ".".join(p for p in parts if p)
+
+
+def _flat(final: Path, design: Design, lib, seconds: dict) -> Path:
+    """``flat.v`` of the netlist in ``final``, flattened once (one process a key)."""
+    flat = final / "flat.v"
+    if not flat.is_file():
+        with open(final.parent / f"{final.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not flat.is_file():
+                with tempfile.TemporaryDirectory(prefix="lutsim-flatten.", dir=final.parent) as w:
+                    work = Path(w)
+                    shutil.copy(final / "netlist.v", work / "netlist.v")
+                    _timed(seconds, "flatten",
+                           lambda: yosys_tool.flatten_netlist(work, design.top, lib))  # fmt: skip
+                    os.replace(work / "flat.v", flat)
+    return flat
 
 
 def _synthesize_into(final: Path, design, verilog: str, lib, clock: float, seconds) -> None:
@@ -322,6 +426,8 @@ def synthesize(
     liberty: str | os.PathLike | None = None,
     clock_ns: float | None = None,
     activity: Activity | float | None = None,
+    flat: bool = False,
+    boundaries: bool = False,
 ) -> SynthResult:
     """Synthesize ``design`` (a key of :data:`DESIGNS`) at ``cfg`` on ``liberty`` (default
     OSU 0.18 µm) for a ``clock_ns`` target (default :data:`DEFAULT_CLOCK_NS`), with power at
@@ -343,31 +449,36 @@ def synthesize(
     tools = tool_versions()
     seconds: dict[str, float] = {}
     hits: dict[str, bool] = {}
+    if boundaries and not flat:
+        raise ValueError("boundaries annotates the flat flow's netlist: give flat=True with it")
+    flow = ("flat-boundaries" if boundaries else "flat") if flat else "hierarchical"
     verilog = _export(chosen, built, seconds, hits)
-    key, synthesized, areas = _netlist(chosen, verilog, lib, clock, seconds, hits)
-    flat = (synthesized / "flat.v").read_text()
-    registers = power_netlist.register_bits(flat, lib)
-    if given is None:
-        widths = power_netlist.wire_widths(flat)
-        signals = {r.signal: widths[r.signal] for r in registers if r.signal in widths}
-        act = _activity(chosen, built, verilog, signals, seconds, hits)
+    key, synthesized = _netlist(chosen, verilog, lib, clock, seconds, hits)
+    facts = _facts(synthesized, chosen, lib, flow, seconds, hits)
+    areas = {path: yosys_tool.ModuleArea(*area) for path, area in facts["areas"].items()}
+    if given is None:  # the result is keyed by what the simulation depends on: a warm call
+        # reads no activity
+        activity_id = f"simulated {_activity_key(chosen, built, verilog, facts['signals'])}"
     else:
-        act = given
-    cut = [r for r in registers if r.bit < len(act.signals.get(r.signal, ()))]
-    file = (
-        cache_root()
-        / "result"
-        / (
-            _digest("result", key, act.digest(), tools["sta"], _source_digest(_ANALYSIS_SOURCES))
-            + ".json"
-        )
-    )
+        activity_id = given.digest()
+    sources = _source_digest(_ANALYSIS_SOURCES)
+    name = _digest("result", flow, key, activity_id, tools["sta"], sources)
+    file = cache_root() / "result" / f"{name}.json"
     hits["result"] = file.is_file()
     if hits["result"]:
+        hits["activity"] = True
         result = SynthResult.from_dict(json.loads(file.read_text()))
     else:
-        result = _timed(seconds, "sta", lambda: _analyze(
-            chosen, built, lib, clock, areas, synthesized, flat, cut, act, tools))  # fmt: skip
+        if given is None:
+            act = _activity(chosen, built, verilog, facts["signals"], seconds, hits)
+        else:
+            act = given
+        if flat:
+            analyze = functools.partial(_analyze_flat, boundaries=boundaries)
+        else:
+            analyze = _analyze_hierarchical
+        result = _timed(seconds, "sta", lambda: analyze(
+            chosen, built, lib, clock, areas, synthesized, act, tools, seconds))  # fmt: skip
         file.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(file, json.dumps(result.to_dict(), sort_keys=True))
     seconds["total"] = round(time.perf_counter() - start, 3)
@@ -384,27 +495,249 @@ def _given_activity(activity) -> Activity | None:
     return uniform(float(activity))
 
 
-def _analyze(design, cfg, lib, clock, areas, synthesized: Path, flat: str, cut, act, tools):
-    """Timing on the synthesized netlist, power on the cut flat one; the result."""
-    timing = sta_tool.timing(synthesized / "netlist.v", design.top, lib, clock)
+def _analyze_flat(design, cfg, lib, clock, areas, synthesized: Path, act, tools, seconds, *,
+                  boundaries: bool = False):  # fmt: skip
+    """Timing on the synthesized netlist, power on the cut flat one (``boundaries``: the nets
+    on the leaf modules' ports driven from their simulated activity too); the result."""
+    timing = _timed(seconds, "timing",
+                    lambda: sta_tool.timing(synthesized / "netlist.v", design.top, lib, clock))  # fmt: skip
+    flat = _flat(synthesized, design, lib, seconds).read_text()
+    registers = power_netlist.register_bits(flat, lib)
+    cut = [r for r in registers if r.bit < len(act.signals.get(r.signal, ()))]
+    edges = _boundaries(synthesized, design, lib, flat, cut, act) if boundaries else []
     with tempfile.TemporaryDirectory(prefix="lutsim-power.") as work:
         netlist = Path(work) / "power.v"
-        netlist.write_text(power_netlist.cut(flat, design.top, lib, cut))
+        (a,), (y,) = (lib.inputs(lib.buffer), lib.outputs(lib.buffer)) if edges else ((0,), (0,))
+        prefix, buffer = power_netlist.CHILD_PREFIX, power_netlist.CHILD_BUFFER_PREFIX
+        netlist.write_text(power_netlist.cut(
+            flat, design.top, lib, cut, inputs=[f"{prefix}{k}" for k in range(len(edges))],
+            lines=[f"  {lib.buffer} {buffer}{k} (.{a}({prefix}{k}), .{y}({ref}));"
+                   for k, (ref, _, _, _) in enumerate(edges)],
+            disconnect={pin for _, _, pin, _ in edges}))  # fmt: skip
         ports = _input_ports(netlist.read_text(), design.top)
         activity = dict(act.inputs)
         for k, register in enumerate(cut):
             activity[f"{power_netlist.PORT_PREFIX}{k}"] = (
                 act.signals[register.signal][register.bit],
             )
+        activity |= {f"{prefix}{k}": (bit,) for k, (_, bit, _, _) in enumerate(edges)}
         ties = power_netlist.TIE_PORTS
         activity |= {name: (bit,) for name, bit in ties.items()}
-        power = sta_tool.power(
-            netlist, design.top, lib, clock, ports, activity, act.default, exact=tuple(ties)
-        )
-    return _assemble(design, cfg, lib, clock, areas, timing, power, cut, act, tools)
+        power = _timed(seconds, "power", lambda: sta_tool.power(
+            netlist, design.top, lib, clock, ports, activity, act.default, exact=tuple(ties)))  # fmt: skip
+    by_path: dict[str, list[float]] = {}
+    buffer = power_netlist.BUFFER_PREFIX
+    for instance, (internal, switching, leakage, _) in power.instances_mw.items():
+        if instance.startswith(buffer):  # a register's net: its switching power only
+            path = cut[int(instance.removeprefix(buffer))].path
+            internal = leakage = 0.0
+        elif instance.startswith(power_netlist.CHILD_BUFFER_PREFIX):  # a boundary net: the same
+            path = edges[int(instance.removeprefix(power_netlist.CHILD_BUFFER_PREFIX))][3]
+            internal = leakage = 0.0
+        else:
+            path = instance.rpartition(".")[0]
+        if path not in areas:
+            raise RuntimeError(f"OpenSTA instance {instance!r} is in no synthesized module")
+        total = by_path.setdefault(path, [0.0, 0.0, 0.0])
+        for i, mw in enumerate((internal, switching, leakage)):
+            total[i] += mw
+    return _assemble(design, cfg, lib, clock, areas, timing, by_path, len(cut), act, tools,
+                     "flat-boundaries" if boundaries else "flat")  # fmt: skip
 
 
-def _assemble(design, cfg, lib, clock, areas, timing, power, cut, act: Activity, tools):
+def _boundaries(synthesized: Path, design, lib, flat: str, cut, act: Activity):
+    """The nets of ``flat`` on a leaf module's port (:class:`~lutsim.reports.flow.power_netlist.Sources`)
+    that a cell drives and no register in ``cut`` does: ``(net, (toggles, duty), (cell,
+    output pin), path of the cell)``, one per net."""
+    text = (synthesized / "netlist.v").read_text()
+    modules = power_netlist.parse_modules(text, lib)
+    tree = yosys_tool.instances(text, design.top)
+    whole = power_netlist.parse_modules(flat, lib)[design.top]
+    drivers = {whole.net(bits[0]): (cell.name, pin) for cell in whole.cells
+               for pin, bits in cell.pins.items() if pin in lib.outputs(cell.kind) and bits}  # fmt: skip
+    done = {whole.net(power_netlist._bits(r.net, whole.wires)[0]) for r in cut}
+    edges = []
+    for path, name in tree.items():
+        module = modules[name]
+        if not path or module.children:
+            continue
+        for port in module.ports:
+            bits = act.signals.get(f"{path}.{port}", ())
+            for i, (_, index) in enumerate(power_netlist.port_bits(module, port)):
+                net = whole.net((f"{path}.{port}", index))
+                if isinstance(net, str) or net in done or net not in drivers or i >= len(bits):
+                    continue
+                done.add(net)
+                cell = drivers[net]
+                edges.append((whole.ref(net), bits[i], cell, cell[0].rpartition(".")[0]))
+    return edges
+
+
+def _analyze_hierarchical(design, cfg, lib, clock, areas, synthesized: Path, act, tools, seconds):
+    """Timing on the synthesized netlist; power module by module: each instance's own cells
+    at that instance's measured activity (see the module docstring); the result."""
+    timing = _timed(seconds, "timing",
+                    lambda: sta_tool.timing(synthesized / "netlist.v", design.top, lib, clock))  # fmt: skip
+    text = (synthesized / "netlist.v").read_text()
+    modules = power_netlist.parse_modules(text, lib)
+    tree = yosys_tool.instances(text, design.top)
+    loads = power_netlist.Loads(modules, lib)
+    sources = power_netlist.Sources(modules, tree)
+    inline, covered = _inline(modules, tree, sources, act)
+    by_module: dict[str, list[str]] = {}
+    for path, name in tree.items():
+        if path not in covered:
+            by_module.setdefault(name, []).append(path)
+    by_path: dict[str, list[float]] = {path: [0.0, 0.0, 0.0] for path in tree}
+    annotated = 0
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="lutsim-power.") as work:
+        for name, paths in by_module.items():
+            module = modules[name]
+            if not module.cells and not module.children:
+                continue
+            registers = [r for r in power_netlist.register_bits(module.text, lib)
+                         if all(_register(act, sources, module, path, r) for path in paths)]  # fmt: skip
+            part = power_netlist.part(module, modules, lib, registers, loads, inline[name],
+                                      outputs=not module.children and paths != [""])  # fmt: skip
+            netlist = Path(work) / f"part{len(by_path)}.v"
+            netlist.write_text(part.text)
+            ports = _input_ports(part.text, power_netlist.PART_TOP)
+            runs = [_run(module, part, path, act, sources) for path in paths]
+            powers = sta_tool.power_runs(
+                netlist, power_netlist.PART_TOP, lib, clock, ports, runs, act.default,
+                instances=("*",) if inline[name] else (
+                    f"{power_netlist.BUFFER_PREFIX}*", f"{power_netlist.CHILD_BUFFER_PREFIX}*"),
+                clocked="clk" in module.ports, hierarchical=bool(inline[name]),
+            )  # fmt: skip
+            child_buffer = power_netlist.CHILD_BUFFER_PREFIX
+            for path, power in zip(paths, powers, strict=True):
+                own = by_path[path]
+                for i, kind in enumerate(("internal", "switching", "leakage")):
+                    own[i] += power.total_mw[kind]
+                for instance, (internal, switching, leakage, _) in power.instances_mw.items():
+                    if "/" in instance:  # a cell of an instance inlined here
+                        below = by_path[
+                            _joined(path, instance.rpartition("/")[0].replace("/", "."))
+                        ]
+                        for i, mw in enumerate((internal, switching, leakage)):
+                            own[i] -= mw
+                            below[i] += mw
+                        continue
+                    if not instance.startswith("lutsim_"):
+                        continue  # one of its own cells
+                    own[0] -= internal  # a buffer's own power is not the design's
+                    own[2] -= leakage
+                    k = int(instance.removeprefix(child_buffer)) if instance.startswith(
+                        child_buffer) else part.outputs  # fmt: skip
+                    if k < part.outputs:  # the net a submodule's output drives
+                        child, port, bit = part.children[k]
+                        at = power_netlist.driver(modules, tree, _joined(path, child), port, bit)
+                        own[1] -= switching  # no cell drives a bit passed through: none
+                        if at is not None:
+                            by_path[at][1] += switching
+            annotated += len(registers) * len(paths)
+    seconds["power"] = round(time.perf_counter() - start, 3)
+    return _assemble(design, cfg, lib, clock, areas, timing, by_path, annotated, act, tools,
+                     "hierarchical")  # fmt: skip
+
+
+def _inline(modules, tree, sources, act: Activity) -> tuple[dict[str, frozenset[str]], set[str]]:
+    """Which submodule instances each module's power netlist keeps inside (those with a port
+    bit nothing simulated measured, e.g. an unnamed ``port$6$0``, in any of the module's
+    instances), and every instance path thereby analyzed inside an ancestor."""
+    unmeasured = set()
+    for path, name in tree.items():
+        ports = modules[name].ports.items()
+        if path and any(
+            port not in ("clk", "rst") and not _recorded(act, sources, path, port, i)
+            for port, (_, width) in ports for i in range(width)
+        ):  # fmt: skip
+            unmeasured.add(path)
+    inline: dict[str, set[str]] = {name: set() for name in modules}
+    for path in unmeasured:
+        parent, _, leaf = path.rpartition(".")
+        inline[tree[parent]].add(leaf)
+    covered: set[str] = set()
+    for path in sorted(tree, key=lambda p: p.count(".")):
+        parent, _, leaf = path.rpartition(".")
+        if path and (parent in covered or leaf in inline[tree[parent]]):
+            covered.add(path)
+    return {name: frozenset(names) for name, names in inline.items()}, covered
+
+
+def _recorded(act: Activity, sources, path: str, port: str, bit: int) -> bool:
+    """Whether a simulated activity (or a constant) stands for that port bit's net."""
+    found = sources.find(path, port, bit)
+    if not act.cycles or (found and isinstance(found[0], str)):
+        return True
+    return any(kind == "input" or at < len(act.signals.get(signal, ()))
+               for kind, signal, at in found)  # fmt: skip
+
+
+def _run(module, part, path: str, act: Activity, sources) -> sta_tool.Run:
+    """The activities and loads of ``part`` (``module``'s power netlist) at the instance
+    ``path``: its input ports', its submodules' outputs' and its registers' as simulated
+    (found by :class:`~lutsim.reports.flow.power_netlist.Sources`; bits tied to a constant:
+    that constant, exactly), the loads its submodules' inputs present; its outputs' loads are
+    the parent's to count (the top's: as :mod:`~lutsim.reports.flow.sta` sets them)."""
+    activity: dict[str, tuple[tuple[float, float], ...]] = {}
+    exact: set[str] = set()
+
+    def measured(at: str, port: str, i: int, name: str) -> tuple[float, float]:
+        found = sources.find(at, port, i)
+        if found and isinstance(found[0], str):  # tied
+            exact.add(name)
+            return (0.0, float(found[0]))
+        for kind, signal, bit in found:
+            bits = act.inputs.get(signal) if kind == "input" else act.signals.get(signal)
+            if bits is not None and bit < len(bits):
+                return bits[bit]
+        if any(kind == "input" for kind, _, _ in found) or not act.cycles:
+            return act.default  # an input given no activity, or vectorless
+        names = ", ".join(repr(signal) for _, signal, _ in found) or "no leaf port"
+        raise RuntimeError(f"the simulation recorded none of {names}, needed for the power of "
+                           f"{at or 'the top'!r}")  # fmt: skip
+
+    for port, (way, width) in module.ports.items():
+        if way == "input" and port not in ("clk", "rst"):
+            names = [port] if width == 1 else [f"{port}[{i}]" for i in range(width)]
+            activity[port] = tuple(measured(path, port, i, n) for i, n in enumerate(names))
+    for k, (instance, port, bit) in enumerate(part.children):
+        name = f"{power_netlist.CHILD_PREFIX}{k}"
+        activity[name] = (measured(_joined(path, instance), port, bit, name),)
+    for k, register in enumerate(part.registers):
+        bit = _register(act, sources, module, path, register)
+        activity[f"{power_netlist.PORT_PREFIX}{k}"] = (bit,)
+    for name, bit in power_netlist.TIE_PORTS.items():
+        activity[name] = (bit,)
+        exact.add(name)
+    loads_pf = {}
+    if path:  # the parent's analysis counts the nets outside
+        for port, (way, width) in module.ports.items():
+            if way == "output":
+                loads_pf |= {(port if width == 1 else f"{port}[{i}]"): 0.0 for i in range(width)}
+    loads_pf |= {f"{power_netlist.LOAD_PREFIX}{k}": pf for k, pf in enumerate(part.loads_pf)}
+    return sta_tool.Run(activity, frozenset(exact), loads_pf)
+
+
+def _register(act: Activity, sources, module, path: str, register) -> tuple[float, float] | None:
+    """The simulated activity of a register bit of ``module`` at ``path``: its own signal's,
+    else a leaf port's on the same net (a simulation may record a signal under one of its
+    names only); None when neither was recorded."""
+    bits = act.signals.get(_joined(path, register.signal), ())
+    if register.bit < len(bits):
+        return bits[register.bit]
+    for found in sources.find_net(path, power_netlist._bits(register.net, module.wires)[0]):
+        if isinstance(found, tuple) and found[0] == "signal":
+            bits = act.signals.get(found[1], ())
+            if found[2] < len(bits):
+                return bits[found[2]]
+    return None
+
+
+def _assemble(design, cfg, lib, clock, areas, timing, by_path, annotated, act: Activity, tools,
+              flow):  # fmt: skip
     components: dict[str, dict[str, Any]] = {}
     owner: dict[str, str] = {}
     for path, area in sorted(areas.items()):
@@ -426,15 +759,7 @@ def _assemble(design, cfg, lib, clock, areas, timing, power, cut, act: Activity,
         entry["cells"] += area.cells
         entry["flops"] += area.flops
     kinds = {"internal": 0.0, "switching": 0.0, "leakage": 0.0}
-    buffer = power_netlist.BUFFER_PREFIX
-    for instance, (internal, switching, leakage, _) in power.instances_mw.items():
-        if instance.startswith(buffer):  # a register's net: its switching power only
-            path = cut[int(instance.removeprefix(buffer))].path
-            internal = leakage = 0.0
-        else:
-            path = instance.rpartition(".")[0]
-        if path not in owner:
-            raise RuntimeError(f"OpenSTA instance {instance!r} is in no synthesized module")
+    for path, (internal, switching, leakage) in sorted(by_path.items()):
         components[owner[path]]["power_mw"] += internal + switching + leakage
         kinds["internal"] += internal
         kinds["switching"] += switching
@@ -442,7 +767,7 @@ def _assemble(design, cfg, lib, clock, areas, timing, power, cut, act: Activity,
     components = {k: v for k, v in components.items() if v["cells"] or v["power_mw"]}
     period = timing.min_period_ns
     total = sum(kinds.values())
-    summary = act.summary() | {"annotated_register_bits": len(cut)}
+    summary = act.summary() | {"annotated_register_bits": annotated}
     return SynthResult(
         design=design.name,
         summary=design.summary,
@@ -468,6 +793,7 @@ def _assemble(design, cfg, lib, clock, areas, timing, power, cut, act: Activity,
         activity=summary,
         tools=dict(tools),
         provenance=provenance(),
+        flow=flow,
     )
 
 

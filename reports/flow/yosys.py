@@ -17,7 +17,12 @@ Script (``{lib}`` the liberty, ``{ps}`` the clock period in ps)::
     setundef -zero
     stat -json -liberty {lib}
     write_verilog -noattr -noexpr -nohex -nodec -simple-lhs netlist.v
-    (read back with the liberty's cells as black boxes)
+
+and, only for the flat flow (:func:`flatten_netlist`, :data:`FLATTEN_SCRIPT`)::
+
+    read_liberty -lib {lib}              the liberty's cells as black boxes
+    read_verilog netlist.v
+    hierarchy -top <top>
     flatten                              for power analysis: instance names keep their path
     write_verilog -noattr -noexpr -nohex -nodec -simple-lhs flat.v
 
@@ -48,9 +53,17 @@ from pathlib import Path
 
 from .liberty import Liberty
 
-__all__ = ["FLOW_VERSION", "ModuleArea", "synthesize_netlist", "yosys_path", "yosys_version"]
+__all__ = [
+    "FLATTEN_SCRIPT",
+    "FLOW_VERSION",
+    "ModuleArea",
+    "flatten_netlist",
+    "synthesize_netlist",
+    "yosys_path",
+    "yosys_version",
+]
 
-FLOW_VERSION = 2  # part of every cache key: bump it when the script or its parsing changes
+FLOW_VERSION = 3  # part of every cache key: bump it when the script or its parsing changes
 
 SCRIPT = """\
 read_verilog -noautowire design.v
@@ -62,7 +75,9 @@ opt_clean -purge
 setundef -zero
 tee -q -o stat.json stat -json -liberty {lib}
 write_verilog -noattr -noexpr -nohex -nodec -simple-lhs netlist.v
-design -reset
+"""
+
+FLATTEN_SCRIPT = """\
 read_liberty -lib {lib}
 read_verilog netlist.v
 hierarchy -top {top}
@@ -112,8 +127,8 @@ def _run(cmd: list[str], cwd: Path | None) -> subprocess.CompletedProcess:
 def synthesize_netlist(
     verilog: str, top: str, lib: Liberty, clock_ns: float, work: Path
 ) -> dict[str, ModuleArea]:
-    """Synthesize ``verilog`` in the directory ``work``, leaving ``netlist.v``, ``flat.v``,
-    ``stat.json`` and ``yosys.log`` there; the area of each module (path relative to ``top``,
+    """Synthesize ``verilog`` in the directory ``work``, leaving ``netlist.v``, ``stat.json``
+    and ``yosys.log`` there; the area of each module (path relative to ``top``,
     "" for the top itself). RuntimeError with Yosys's first error line when it fails."""
     work.mkdir(parents=True, exist_ok=True)
     (work / "design.v").write_text(merge_modules(verilog, top))
@@ -125,9 +140,24 @@ def synthesize_netlist(
     if not lib.buffer:
         text = text.replace(" -constr abc.constr", "")
     (work / "synth.ys").write_text(text)
-    done = _run([yosys_path(), "-q", "-l", "yosys.log", "synth.ys"], cwd=work)
-    if done.returncode != 0 or not (work / "flat.v").is_file():
-        log = (work / "yosys.log").read_text() if (work / "yosys.log").is_file() else ""
+    _script(work, "synth", "netlist.v", top)
+    return module_areas(json.loads((work / "stat.json").read_text()), top, lib)
+
+
+def flatten_netlist(work: Path, top: str, lib: Liberty) -> Path:
+    """``flat.v`` beside ``netlist.v`` in ``work``: the netlist flattened (instance names keep
+    their path); RuntimeError with Yosys's first error line when it fails."""
+    (work / "flatten.ys").write_text(FLATTEN_SCRIPT.format(top=top, lib=lib.path))
+    _script(work, "flatten", "flat.v", top)
+    return work / "flat.v"
+
+
+def _script(work: Path, name: str, output: str, top: str) -> None:
+    """Run ``<name>.ys`` in ``work`` (log ``<name>.log``), which must write ``output``."""
+    log_file = work / ("yosys.log" if name == "synth" else f"{name}.log")
+    done = _run([yosys_path(), "-q", "-l", log_file.name, f"{name}.ys"], cwd=work)
+    if done.returncode != 0 or not (work / output).is_file():
+        log = log_file.read_text() if log_file.is_file() else ""
         lines = (log + done.stderr + done.stdout).splitlines()
         last = next((ln.strip() for ln in reversed(done.stderr.splitlines()) if ln.strip()), "")
         first = next(
@@ -135,7 +165,6 @@ def synthesize_netlist(
             f"exit status {done.returncode}" + (f": {last}" if last else ""),
         )
         raise RuntimeError(f"yosys failed on {top}: {first}")
-    return module_areas(json.loads((work / "stat.json").read_text()), top, lib)
 
 
 _MODULE = re.compile(r"^((?:\(\*.*?\*\)\n)*)module (\\\S+ |\S+?)\s*\(.*?^endmodule\n", re.M | re.S)
