@@ -1,7 +1,8 @@
 """``lutsim report``: the main job. Synthesizes the LUT core and its baselines, simulates whole
 models on GPU presets, prices the datapath energy, and writes a Markdown report with plots
 (:mod:`lutsim.reports.report`). Progress goes to stderr, one line per step; synthesis is cached, so a
-second run takes seconds.
+second run takes seconds. ``--scheduler tcp://HOST:PORT`` synthesizes on a Dask cluster, through
+the engine ``lutsim sweep`` uses (:func:`lutsim.reports.sweep.engine.backend`).
 """
 
 from __future__ import annotations
@@ -43,9 +44,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {args.jobs}")
+    if args.jobs is not None and args.scheduler:
+        raise UsageError(
+            "--jobs counts local processes; with --scheduler the cluster's workers run"
+        )
     jobs = args.jobs or os.cpu_count() or 1
     start = time.perf_counter()
-    files = build_report(args.out, spec, None if args.quiet else _progress(start), jobs)
+    progress = None if args.quiet else _progress(start)
+    files = build_report(args.out, spec, progress, jobs, args.scheduler)
     if args.json:
         print(json.dumps({name: str(path) for name, path in files.items()}))
         return 0
@@ -68,6 +74,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--clock-ns", type=float, help="clock target of every design (default 10)")
     p.add_argument("--jobs", type=int, metavar="N",
                    help="synthesis processes (default: one per CPU)")  # fmt: skip
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="synthesize on this Dask cluster (the engine lutsim sweep uses)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--json", action="store_true", help="print the written files as JSON")
     p.set_defaults(func=_cmd_report)

