@@ -259,7 +259,11 @@ def _measure(spec: ReportSpec, progress: Progress | None, runner) -> dict[str, A
         _assemble(spec, data, options)
     data["timing_s"] = {
         "simulation": simulated - start, "synthesis": synthesized - simulated,
-        "designs": len(jobs), "workers": runner.info["workers"], "backend": runner.info,
+        "assembly": time.perf_counter() - synthesized, "designs": len(jobs),
+        "workers": runner.info["workers"], "backend": runner.info,
+        "slowest": sorted(({"design": r.design, "mnemonic": r.mnemonic,
+                            "seconds": r.runtime.get("seconds", {})} for r in results),
+                          key=lambda s: -s["seconds"].get("total", 0.0))[:8],
     }  # fmt: skip
     data["wall_s"] = time.perf_counter() - start
     return data
