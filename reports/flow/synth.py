@@ -448,16 +448,16 @@ def synthesize(
     clock = _clock(clock_ns)
     given = _given_activity(activity)
     lib = read_liberty(liberty)
+    if boundaries and not flat:
+        raise ValueError("boundaries annotates the flat flow's netlist: give flat=True with it")
+    flow = ("flat-boundaries" if boundaries else "flat") if flat else "hierarchical"
     if given is None and _KNOWN:
-        found = _KNOWN.get(_known_key(chosen.name, built.to_dict(), lib.sha256, clock))
+        found = _KNOWN.get(_known_key(chosen.name, built.to_dict(), lib.sha256, clock, flow))
         if found is not None:
             return found
     tools = tool_versions()
     seconds: dict[str, float] = {}
     hits: dict[str, bool] = {}
-    if boundaries and not flat:
-        raise ValueError("boundaries annotates the flat flow's netlist: give flat=True with it")
-    flow = ("flat-boundaries" if boundaries else "flat") if flat else "hierarchical"
     verilog = _export(chosen, built, seconds, hits)
     key, synthesized = _netlist(chosen, verilog, lib, clock, seconds, hits)
     facts = _facts(synthesized, chosen, lib, flow, seconds, hits)
@@ -494,16 +494,17 @@ def synthesize(
 _KNOWN: dict[str, SynthResult] = {}
 
 
-def _known_key(design: str, config: dict[str, Any], sha256: str, clock_ns: float) -> str:
-    return json.dumps([design, config, sha256, clock_ns], sort_keys=True)
+def _known_key(design: str, config: dict[str, Any], sha256: str, clock: float, flow: str) -> str:
+    return json.dumps([design, config, sha256, clock, flow], sort_keys=True)
 
 
 @contextlib.contextmanager
 def known(results: Iterable[SynthResult]) -> Iterator[None]:
     """Within the block, :func:`synthesize` returns these results for their design,
-    configuration, liberty and clock (at simulated activity) instead of looking in this
+    configuration, liberty, clock and flow (at simulated activity) instead of looking in this
     process's cache: results synthesized elsewhere, e.g. by a Dask cluster's workers."""
-    added = {_known_key(r.design, r.config, r.liberty["sha256"], r.clock_ns): r for r in results}
+    added = {_known_key(r.design, r.config, r.liberty["sha256"], r.clock_ns, r.flow): r
+             for r in results}  # fmt: skip
     saved = dict(_KNOWN)
     _KNOWN.update(added)
     try:
