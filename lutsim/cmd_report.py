@@ -1,5 +1,5 @@
 """``lutsim report``: the main job. Synthesizes the LUT core and its baselines, simulates whole
-models on GPU presets, prices the datapath energy, and writes a Markdown report with plots
+models on GPU presets, prices the datapath energy, and writes a Markdown report with figures
 (:mod:`lutsim.reports.report`). Progress goes to stderr, one line per step; synthesis is cached, so a
 second run takes seconds. ``--scheduler tcp://HOST:PORT`` synthesizes on a Dask cluster, through
 the engine ``lutsim sweep`` uses (:func:`lutsim.reports.sweep.engine.backend`).
@@ -55,7 +55,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({name: str(path) for name, path in files.items()}))
         return 0
-    print(f"wrote {files['markdown']} with {len(files) - 2} plots and report.json "
+    figures = len({name.rsplit(".", 1)[0] for name in files} - {"json", "markdown"})
+    print(f"wrote {files['markdown']} with {figures} figures (SVG and PNG) and report.json "
           f"in {time.perf_counter() - start:.0f} s")  # fmt: skip
     return 0
 
