@@ -54,13 +54,11 @@ __all__ = [
     "executable",
     "harness",
     "mark_public",
+    "merge_modules",
     "registers",
     "run",
     "run_program",
 ]
-
-ARGS = ()
-"""Verilator arguments of an activity build."""
 
 COUNTER = r"""// Per-bit toggles and half-cycles at 1 of chosen signals (hw/vlactivity.py).
 #include <cstdint>
@@ -232,7 +230,7 @@ int main(int argc, char **argv) {
     const std::size_t words = @WORDS@;  // per cycle
     auto context = std::make_unique<VerilatedContext>();
     auto top = std::make_unique<V@TOP@>(context.get());
-    std::vector<uint32_t> stimulus(cycles * words + 2);  // + 2: a narrow QData reads one more
+    std::vector<uint32_t> stimulus(cycles * words);
     FILE *f = std::fopen((dir + "/stimulus.bin").c_str(), "rb");
     if (!f || std::fread(stimulus.data(), 4, cycles * words, f) != cycles * words) {
         std::fprintf(stderr, "stimulus.bin holds fewer than %llu cycles\n",
@@ -359,6 +357,53 @@ def registers(verilog: str, top: str) -> dict[str, int]:
     return found
 
 
+_END = re.compile(r"^endmodule\n", re.M)
+_DUMMY = re.compile(r"dump_module\$\d+")  # Yosys numbers a module-local dummy per module
+
+
+def merge_modules(verilog: str, top: str) -> str:
+    """``verilog`` (Amaranth's: one module per instance, named ``top.path``) with identical
+    modules written once: a module whose text, but for its name, equals an earlier one's is
+    dropped and its instances refer to that one. Verilator then compiles a unit's logic once
+    however many units instantiate it (it does not inline large modules used more than once),
+    and the instance paths, which name the signals, stay as they were."""
+    verilog = _DUMMY.sub("dump_module$0", verilog)
+    chunks, last = [], 0
+    for end in _END.finditer(verilog):
+        chunks.append(verilog[last : end.end()])
+        last = end.end()
+    tail = verilog[last:]
+    names = []
+    for chunk in chunks:
+        header = _MODULE.search(chunk)
+        names.append(_unescape(header.group(1)) if header else None)
+    if None in names or top not in names:
+        return verilog
+    renamed: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    keep = [True] * len(chunks)
+    for k in sorted(range(len(chunks)), key=lambda k: -names[k].count(".")):  # children first
+        chunk = _INSTANCE.sub(lambda m: _instance(m, renamed), chunks[k])
+        chunks[k] = chunk
+        if names[k] == top:
+            continue
+        body = chunk.replace(_escape(names[k]), "@MODULE@", 1)
+        if body in seen:
+            renamed[names[k]] = seen[body]
+            keep[k] = False
+        else:
+            seen[body] = names[k]
+    return "".join(c for c, kept in zip(chunks, keep, strict=True) if kept) + tail
+
+
+_INSTANCE = re.compile(r"^(  )(\\\S+ |[A-Za-z_]\w*)( +\S+ \($)", re.M)
+
+
+def _instance(match: re.Match, renamed: dict[str, str]) -> str:
+    module = renamed.get(_unescape(match.group(2)))
+    return match.group(0) if module is None else f"{match[1]}{_escape(module)}{match[3]}"
+
+
 def _scope_var(top: str, path: str, name: str) -> tuple[str, str]:
     """Verilator's scope and variable name of ``name`` in the instance at ``path`` (escaped
     Verilog identifiers keep their backslash and trailing space)."""
@@ -403,8 +448,8 @@ def executable(
     pointer = vlbuild.cache_root(None) / "activity" / digest.hexdigest()[:32]
     exe = Path(pointer.read_text()) if pointer.is_file() else None
     if exe is None or not exe.is_file():
-        marked = mark_public(verilog(), top, signals)
-        exe = vlbuild.build(marked, top, cpp_main, extra_args=ARGS)
+        marked = merge_modules(mark_public(verilog(), top, signals), top)
+        exe = vlbuild.build(marked, top, cpp_main)
         pointer.parent.mkdir(parents=True, exist_ok=True)
         tmp = pointer.with_name(f".{pointer.name}.{os.getpid()}")
         tmp.write_text(str(exe))

@@ -97,12 +97,15 @@ __all__ = [
 SIM_CYCLES = 128  # about this many cycles are simulated per design (rates are per cycle)
 STIMULUS_VERSION = 1  # part of the activity cache key: bump it when a stimulus changes
 ENGINES = ("amaranth", "verilator")
-AMARANTH_MAX_UNITS = 2
-"""The largest design (M x N DP-K units) whose activity Amaranth's simulator measures. Its
-cost grows with the design (about 7 s at M1N2, 25–30 min for a full M2N64K4 MAC array); a
-Verilator build costs about 10 s for a tiny design (the C++ runtime comes from ccache) and
-minutes at full size, but is cached, and its 128 cycles take milliseconds. DP4 and M1N2, what
-the test suite synthesizes, stay in Amaranth's simulator: no C++ build in the fast tests."""
+AMARANTH_MAX_UNITS = 4
+"""The largest design (M x N DP-K units) whose activity Amaranth's simulator measures.
+Amaranth's time grows with the design's logic: at M1N2 0.1 s (integer designs) to 2.5 s
+(FP16 MAC array), at M2N4 0.2 s to 18 s, at M2N64 7 s (the core) to about 7 min (FP16 MAC
+array). A cold Verilator build costs 2.5 to 9 s up to M2N4 (mostly compiling the harness;
+the runtime comes from ccache, and a unit's logic is compiled once however many units there
+are, :func:`lutsim.hw.vlactivity.merge_modules`) and is cached; its 128 cycles take
+milliseconds (benchmarks/bench_activity.py). So up to M2N2 Amaranth is as fast or faster, and
+DP4 and M1N2, what the test suite synthesizes, need no C++ build."""
 
 Cycles = list[dict[str, int]]
 

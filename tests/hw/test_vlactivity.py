@@ -1,6 +1,6 @@
 """The Verilator activity harness counts what its contract says, on a design small enough to
 count by hand: a 3-bit counter that adds ``i_step`` every cycle (its register ``count``, in
-the Verilog ``o_count``)."""
+the Verilog ``o_count``), and a pair of them, which the build merges into one module."""
 
 import numpy as np
 import pytest
@@ -23,6 +23,22 @@ class Stepper(wiring.Component):
         count = Signal(3)
         m.d.sync += count.eq(count + self.i_step)
         m.d.comb += self.o_count.eq(count)
+        return m
+
+
+class Pair(wiring.Component):
+    """Two identical steppers, ``u0`` stepping by ``i_a`` and ``u1`` by ``i_b``."""
+
+    i_a: In(2)
+    i_b: In(2)
+    o_sum: Out(4)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.u0 = u0 = Stepper()
+        m.submodules.u1 = u1 = Stepper()
+        m.d.comb += [u0.i_step.eq(self.i_a), u1.i_step.eq(self.i_b)]
+        m.d.comb += self.o_sum.eq(u0.o_count + u1.o_count)
         return m
 
 
@@ -70,3 +86,17 @@ def test_registers_and_public_marks():
     marked = vlactivity.mark_public(verilog, TOP, [("", "count"), ("", "nothing")])
     assert marked.count(vlactivity.PUBLIC) == 1
     assert marked.replace(f" {vlactivity.PUBLIC}", "") == verilog
+
+
+def test_identical_modules_are_compiled_once_and_counted_apart():
+    verilog = verilog_of(Pair(), "pair")
+    merged = vlactivity.merge_modules(verilog, "pair")
+    assert (verilog.count("\nmodule "), merged.count("\nmodule ")) == (3, 2)
+    assert vlactivity.registers(verilog, "pair") == {"u0.count": 3, "u1.count": 3}
+    inputs = {"i_a": 2, "i_b": 2}
+    signals = {("u0", "count"): 3, ("u1", "count"): 3}
+    exe = vlactivity.executable(("test_vlactivity.pair",), lambda: verilog, "pair",
+                                vlactivity.harness("pair", inputs), list(signals))  # fmt: skip
+    counts = vlactivity.run(exe, [{"i_a": 1, "i_b": 0}] * 4, inputs, signals, "pair")
+    assert counts.toggles["u0", "count"].tolist() == [4, 2, 1]  # 0 1 2 3 4
+    assert counts.toggles["u1", "count"].tolist() == [0, 0, 0]  # 0 0 0 0 0

@@ -114,9 +114,10 @@ def test_counted_activity_weighs_the_first_and_last_half_cycle():
 
 
 def test_engine_by_size():
+    assert AMARANTH_MAX_UNITS == 4
     assert default_engine(DP4) == default_engine(M1N2) == "amaranth"
-    assert AMARANTH_MAX_UNITS == 2
-    assert default_engine(CoreConfig(m=2, n=2)) == "verilator"
+    assert default_engine(CoreConfig(m=2, n=2)) == "amaranth"
+    assert default_engine(CoreConfig(m=2, n=4)) == "verilator"
     assert default_engine(CoreConfig(m=2, n=64)) == "verilator"
 
 
