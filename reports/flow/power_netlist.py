@@ -21,6 +21,7 @@ connection and OpenSTA's own propagation. Timing analysis uses the unchanged net
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .liberty import Liberty
@@ -494,6 +495,7 @@ class Sources:
     def __init__(self, modules: dict[str, Module], tree: dict[str, str]):
         self.modules, self.tree = modules, tree
         self._where: dict[str, dict[Bit, list[tuple[str, str, int, str]]]] = {}
+        self._named: dict[str, dict[str, Instance]] = {}
 
     def _ends(self, path: str) -> dict[Bit, list[tuple[str, str, int, str]]]:
         """Net of the module at ``path`` -> (instance path, port, bit, kind) on it: its
@@ -513,6 +515,11 @@ class Sources:
             self._where[path] = ends
         return self._where[path]
 
+    def _children(self, name: str) -> dict[str, Instance]:
+        if name not in self._named:
+            self._named[name] = {child.name: child for child in self.modules[name].children}
+        return self._named[name]
+
     def leaf(self, path: str) -> bool:
         return not self.modules[self.tree[path]].children
 
@@ -521,18 +528,18 @@ class Sources:
         nearest first: ``("signal", name, bit)`` (a leaf port, ``path.port``; a simulation
         may record a signal under one of its names only, so all of them), ``("input", port,
         bit)`` (a top input), or a constant ``"0"``/``"1"`` (then alone)."""
-        return self._search([(path, port, bit)])
+        return list(self.search([(path, port, bit)]))
 
     def find_net(self, path: str, bit: Bit) -> list[tuple[str, str, int] | str]:
         """:meth:`find` for the net of ``bit`` of the module at ``path``."""
         net = self.modules[self.tree[path]].net(bit)
         if isinstance(net, str):
             return [net]
-        ends = self._ends(path).get(net, ())
-        return self._search([(p, n, b) for p, n, b, _ in ends])
+        return list(self.search([(p, n, b) for p, n, b, _ in self._ends(path).get(net, ())]))
 
-    def _search(self, todo: list[tuple[str, str, int]]) -> list[tuple[str, str, int] | str]:
-        found: list[tuple[str, str, int] | str] = []
+    def search(self, todo: list[tuple[str, str, int]]) -> Iterator[tuple[str, str, int] | str]:
+        """:meth:`find` from the port bits ``todo`` (instance path, port, bit), lazily: a
+        constant ends it."""
         seen = set()
         while todo:
             at, name, i = todo.pop(0)
@@ -541,23 +548,21 @@ class Sources:
             seen.add((at, name, i))
             module = self.modules[self.tree[at]]
             if not at and module.ports[name][0] == "input":
-                found.append(("input", name, i))
+                yield ("input", name, i)
                 continue
-            if at and self.leaf(at):
-                found.append(("signal", f"{at}.{name}", i))
-            net = module.net(port_bits(module, name)[i])
-            if isinstance(net, str):
-                return [net]
-            todo += [(p, n, b) for p, n, b, kind in self._ends(at).get(net, ()) if kind == "child"]
+            nets = [(at, module.net(port_bits(module, name)[i]))]
             if at:  # outside: the parent's net on this port
                 parent, _, leaf = at.rpartition(".")
                 outer = self.modules[self.tree[parent]]
-                child = next(c for c in outer.children if c.name == leaf)
-                bits = child.pins.get(name, ())
+                bits = self._children(outer.name)[leaf].pins.get(name, ())
                 if i < len(bits):
-                    net = outer.net(bits[i])
-                    if isinstance(net, str):
-                        return [net]
-                    for p, n, b, kind in self._ends(parent).get(net, ()):
-                        todo.append((p, n, b) if kind == "child" else (parent, n, b))
-        return found
+                    nets.append((parent, outer.net(bits[i])))
+            tied = next((net for _, net in nets if isinstance(net, str)), None)
+            if tied is not None:
+                yield tied
+                return
+            if at and self.leaf(at):
+                yield ("signal", f"{at}.{name}", i)
+            for where, net in nets:
+                for p, n, b, kind in self._ends(where).get(net, ()):
+                    todo.append((p, n, b) if kind == "child" else (where, n, b))

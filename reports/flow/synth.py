@@ -35,6 +35,9 @@ as in the flat flow. OpenSTA reads it once and reports its power once per instan
 instance's activities (:func:`lutsim.reports.flow.sta.power_runs`); a net crossing a boundary
 is counted once, at its driver. The simulation names each leaf module's ports as the netlist
 does; other nets are found through them (:class:`lutsim.reports.flow.power_netlist.Sources`).
+A submodule with a port bit the simulation recorded under no name (an unnamed Amaranth port,
+``port$6$0``, in the ablation's index logic) stays inside its parent's power netlist, where
+OpenSTA propagates activity through it as in the flat flow.
 
 **flat** (``flat=True``; the flow before the hierarchical one): the netlist flattened, registers
 annotated, every other net's activity propagated by OpenSTA from the inputs and registers,
@@ -697,11 +700,14 @@ def _inline(modules, tree, sources, act: Activity) -> tuple[dict[str, frozenset[
 
 def _recorded(act: Activity, sources, path: str, port: str, bit: int) -> bool:
     """Whether a simulated activity (or a constant) stands for that port bit's net."""
-    found = sources.find(path, port, bit)
-    if not act.cycles or (found and isinstance(found[0], str)):
+    if not act.cycles:
         return True
-    return any(kind == "input" or at < len(act.signals.get(signal, ()))
-               for kind, signal, at in found)  # fmt: skip
+    for found in sources.search([(path, port, bit)]):
+        if isinstance(found, str) or found[0] == "input":
+            return True
+        if found[2] < len(act.signals.get(found[1], ())):
+            return True
+    return False
 
 
 def _run(module, part, path: str, act: Activity, sources) -> sta_tool.Run:
@@ -714,19 +720,20 @@ def _run(module, part, path: str, act: Activity, sources) -> sta_tool.Run:
     exact: set[str] = set()
 
     def measured(at: str, port: str, i: int, name: str) -> tuple[float, float]:
-        found = sources.find(at, port, i)
-        if found and isinstance(found[0], str):  # tied
-            exact.add(name)
-            return (0.0, float(found[0]))
-        for kind, signal, bit in found:
+        names = []
+        for found in sources.search([(at, port, i)]):
+            if isinstance(found, str):  # tied
+                exact.add(name)
+                return (0.0, float(found))
+            kind, signal, bit = found
             bits = act.inputs.get(signal) if kind == "input" else act.signals.get(signal)
             if bits is not None and bit < len(bits):
                 return bits[bit]
-        if any(kind == "input" for kind, _, _ in found) or not act.cycles:
-            return act.default  # an input given no activity, or vectorless
-        names = ", ".join(repr(signal) for _, signal, _ in found) or "no leaf port"
-        raise RuntimeError(f"the simulation recorded none of {names}, needed for the power of "
-                           f"{at or 'the top'!r}")  # fmt: skip
+            if kind == "input" or not act.cycles:
+                return act.default  # an input given no activity, or vectorless
+            names.append(repr(signal))
+        raise RuntimeError(f"the simulation recorded none of {', '.join(names) or 'no leaf port'}"
+                           f", needed for the power of {at or 'the top'!r}")  # fmt: skip
 
     for port, (way, width) in module.ports.items():
         if way == "input" and port not in ("clk", "rst"):

@@ -45,12 +45,21 @@ def close(got: float, exp: float, rel: float) -> bool:
     return abs(got - exp) <= rel * abs(exp)
 
 
-@pytest.mark.parametrize("size", SIZES)
-@pytest.mark.parametrize("design", [*ARRAYS, *synth.ABLATION])
+CASES = [
+    *((design, "dp4") for design in (*ARRAYS, *synth.ABLATION)),
+    *((design, "m2n4") for design in ARRAYS if "fp16" not in design),
+    # minutes each: 64 FP units flattened
+    *(
+        pytest.param(design, "m2n4", marks=pytest.mark.slow)
+        for design in ARRAYS
+        if "fp16" in design
+    ),
+]
+
+
+@pytest.mark.parametrize(("design", "size"), CASES)
 def test_hierarchical_matches_the_flat_netlist(design, size):
     cfg = SIZES[size]
-    if size == "m2n4" and design.startswith("ablation"):
-        pytest.skip("the ablation is checked at the DP4 level")
     hier = synth.synthesize(design, cfg)
     flat = synth.synthesize(design, cfg, flat=True, boundaries=True)
     assert (hier.flow, flat.flow) == ("hierarchical", "flat-boundaries")
