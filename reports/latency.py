@@ -124,22 +124,31 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
 import math
+import os
+import sys
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from lutsim.compiler import compile_model, load_model
 from lutsim.compiler.ir import LutGemm, Op, Precompute
 from lutsim.compiler.model import ModelConfig
 from lutsim.compiler.quant import QuantSpec, default_quant, parse_quant
+from lutsim.isa._io import atomic_write_text
 from lutsim.sim import gpu
 from lutsim.sim.gpu_plan import Plan, check_shape
 from lutsim.sim.presets import DENSE_WIDTHS, PRESETS, Machine, machine
 
 __all__ = [
-    "BASELINES", "CATEGORIES", "GroupedRun", "ModelLatency", "Phase", "TABLE1", "decode",
-    "grouped_gemm", "lut_core", "model_latency", "prefill", "scaling_study", "table1",
+    "BASELINES", "CATEGORIES", "GroupedRun", "ModelLatency", "Phase", "TABLE1", "cache_root",
+    "decode", "grouped_gemm", "lut_core", "model_latency", "prefill", "scaling_study",
+    "source_digest", "table1",
 ]  # fmt: skip
 
 CATEGORIES = ("gemm", "precompute", "attention", "lm_head", "other")
@@ -426,6 +435,7 @@ def model_latency(
     regs: int = 1,
     dense: bool = False,
     grouped: bool = True,
+    cache: bool = True,
 ) -> ModelLatency:
     """Time one forward pass of ``model`` (a :class:`ModelConfig`, preset name or
     ``config.json``) quantized by ``quant`` (default: the model's) in ``phase`` on ``preset``
@@ -433,10 +443,26 @@ def model_latency(
     register-file multiplier; ``dense``: on a MAC preset, the dense model at the preset's own
     width instead of the quantized one (an error on a LUT preset); ``grouped``: a MoE layer's
     experts as one grouped GEMM per projection (with False: one kernel per expert GEMM and per
-    expert table, for comparison)."""
+    expert table, for comparison); ``cache``: read and write the result in the on-disk cache
+    (:func:`cache_root`; keyed by every argument and by the source of the model, so a change
+    to ``sim/``, ``compiler/``, ``isa/`` or this module misses it)."""
     if not isinstance(model, ModelConfig):
         model = load_model(model)
     quant = _quant(model, quant)
+    args = {"preset": preset, "phase": phase, "precompute": precompute, "mode": mode,
+            "freq_mhz": freq_mhz, "regs": regs, "dense": dense, "grouped": grouped}  # fmt: skip
+    if not cache:
+        return _model_latency(model, quant, **args)
+    key = {"model": model, "quant": quant, **args}
+    return _through_cache("latency", key, lambda: _model_latency(model, quant, **args),
+                          _encode, _decode)  # fmt: skip
+
+
+def _model_latency(
+    model: ModelConfig, quant: QuantSpec, *, preset: str, phase: Phase, precompute: str,
+    mode: str, freq_mhz: float | None, regs: int, dense: bool, grouped: bool,
+) -> ModelLatency:  # fmt: skip
+    """:func:`model_latency`, computed."""
     if precompute not in ("fused", "separate"):
         raise ValueError(f"precompute must be fused or separate, not {precompute!r}")
     mach, formats = _machine(preset, quant)
@@ -456,7 +482,7 @@ def model_latency(
     hz = (freq_mhz or mach.gpu.freq_mhz) * 1e6
     us = dict.fromkeys(CATEGORIES, 0.0)
 
-    linear = compile_model(model, quant, tokens=phase.rows, context=phase.rows)
+    linear = _compiled(model, quant, phase.rows, phase.rows)
     nodes = linear.ir.of_type(LutGemm)
     shapes = Counter((g.rows, g.n, g.k) for g in nodes if g.expert is None or not grouped)
     experts: dict[tuple, list[int]] = {}  # (layer, part, n, k) -> rows of each active expert
@@ -468,7 +494,7 @@ def model_latency(
     gemms = []
     actions: Counter = Counter()
     for (m, n, k), count in sorted(shapes.items()):
-        run = gpu.simulate(preset, m, n, k, precompute="none", **sim_args)
+        run = _simulated(preset, m, n, k, precompute="none", **sim_args)
         for key, value in run.gemm.actions.items():
             actions[key] += count * value
         gemms.append({"m": m, "n": n, "k": k, "count": count, "us": run.latency_us,
@@ -516,7 +542,7 @@ def model_latency(
             preset, cost.flops, sum(cost.dram_bytes.values()), unit=unit, freq_mhz=freq_mhz
         )
         us["lm_head" if node.kind == "lm_head" else "other"] += cycles / hz * 1e6
-    attention = compile_model(model, quant, tokens=phase.tokens, context=phase.context)
+    attention = _compiled(model, quant, phase.tokens, phase.context)
     for node in attention.ir.of_type(Op):
         if node.kind not in ATTENTION:
             continue
@@ -534,6 +560,89 @@ def model_latency(
         actions=dict(actions), core=mach.tc.core.to_dict() if lut else {},
         baseline=BASELINES[kind], regs=regs,
     )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(model: ModelConfig, quant: QuantSpec, tokens: int, context: int):
+    """:func:`lutsim.compiler.compile_model` once per model, quantization, tokens and context
+    in a process (its IR is only read here)."""
+    return compile_model(model, quant, tokens=tokens, context=context)
+
+
+_simulated = functools.lru_cache(maxsize=4096)(gpu.simulate)
+"""A GEMM simulated once per preset, shape and arguments in a process (the same shapes recur
+across layers, phases and the fused and separate runs)."""
+
+
+# ---- the on-disk cache of model_latency ------------------------------------------------
+CACHE_VERSION = 1
+"""Bumped when the cached form of a :class:`ModelLatency` changes."""
+
+
+def cache_root() -> Path:
+    """``$LUTSIM_CACHE/latency``, or ``~/.cache/lutsim/latency``: one JSON file per
+    :func:`model_latency` or :func:`scaling_study` result, named by the digest of its
+    arguments and of :func:`source_digest`, written atomically. A file that cannot be read
+    back is a miss and is replaced; a cache that cannot be written is not used."""
+    base = os.environ.get("LUTSIM_CACHE")
+    return (Path(base) if base else Path.home() / ".cache" / "lutsim") / "latency"
+
+
+@functools.cache
+def source_digest() -> str:
+    """SHA-256 of every file of the packages a latency depends on (``sim/``, ``compiler/``
+    and ``isa/``, data and model configurations included) and of this module, read once per
+    process."""
+    from lutsim import compiler, isa, sim
+
+    digest = hashlib.sha256()
+    files = [Path(__file__)]
+    for package in (compiler, isa, sim):
+        root = Path(package.__file__).parent
+        files += sorted(f for f in root.rglob("*")
+                        if f.is_file() and "__pycache__" not in f.parts)  # fmt: skip
+    for f in files:
+        digest.update(f"{f.parent.name}/{f.name}\0".encode())
+        digest.update(f.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _through_cache(kind: str, key: dict[str, Any], compute, encode=json.dumps,
+                   decode=json.loads):  # fmt: skip
+    """``compute()`` read from the cache file of ``kind`` and ``key`` (each value by its
+    ``repr``) if it holds one, else computed and written there, unless ``encode`` and
+    ``decode`` would not give it back as it is."""
+    key = {"kind": kind, "version": CACHE_VERSION, "source": source_digest(),
+           "numpy": np.__version__, "python": list(sys.version_info[:2]),
+           **{name: repr(value) for name, value in key.items()}}  # fmt: skip
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+    path = cache_root() / f"{kind}-{digest}.json"
+    try:
+        return decode(path.read_text())
+    except (OSError, ValueError, TypeError, KeyError):
+        pass  # a miss, or a file to replace
+    result = compute()
+    text = encode(result)
+    if decode(text) == result:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, text)
+        except OSError:
+            pass
+    return result
+
+
+def _encode(result: ModelLatency) -> str:
+    fields = {field.name: getattr(result, field.name) for field in dataclasses.fields(result)}
+    return json.dumps(fields, default=dataclasses.asdict)
+
+
+def _decode(text: str) -> ModelLatency:
+    data = json.loads(text)
+    data["phase"] = Phase(**data["phase"])
+    data["gemms"] = tuple(data["gemms"])
+    return ModelLatency(**data)
 
 
 def lut_presets(gpu_name: str) -> list[str]:
@@ -563,15 +672,18 @@ TABLE1_PHASES = (prefill(2048, 1), decode(1024, 1))
 """BS1 SEQ2048 (prefill) and BS1024 SEQ1 (decode; context 1: one new token, no history)."""
 
 
-def table1(freq_mhz: float = 1410.0, mode: str = "fast") -> list[dict[str, Any]]:
+def table1(
+    freq_mhz: float = 1410.0, mode: str = "fast", cache: bool = True
+) -> list[dict[str, Any]]:
     """Our latency of every row of :data:`TABLE1` in both :data:`TABLE1_PHASES`, in ms, with
-    the share of each category."""
+    the share of each category; ``cache`` as :func:`model_latency`."""
     rows = []
     for label, preset, model, dense, regs in TABLE1:
         row: dict[str, Any] = {"row": label, "preset": preset, "model": model, "regs": regs}
         for phase in TABLE1_PHASES:
             run = model_latency(model, preset, phase, precompute="fused", mode=mode,
-                                freq_mhz=freq_mhz, regs=regs, dense=dense)  # fmt: skip
+                                freq_mhz=freq_mhz, regs=regs, dense=dense,
+                                cache=cache)  # fmt: skip
             row[phase.name] = {"ms": run.total_us / 1e3, "us": dict(run.us),
                                "bound": dict(Counter(g["bound"] for g in run.gemms))}  # fmt: skip
             row["baseline"] = run.baseline
@@ -585,6 +697,7 @@ def scaling_study(
     presets: tuple[str, ...] = ("A100-LUT-4X", "A100-LUT-8X"),
     regs: tuple[int, ...] = (1, 2, 4, 8),
     smem: tuple[float, ...] = (1.0, 2.0, 4.0),
+    cache: bool = True,
 ) -> list[dict[str, Any]]:
     """The linear layers (GEMMs, precompute excluded) of ``model`` in ``phase`` (default:
     decode at batch 1024) on each LUT preset at each register multiplier and shared-memory
@@ -592,11 +705,19 @@ def scaling_study(
     an N loop (``ms_resident``: :class:`lutsim.sim.gpu_plan.Tiling` ``n_loop``), and per GEMM
     shape its time, limit and the bytes it moves through shared memory and L2, split into
     tables and weights. For the question of what stops LUT-8X from beating LUT-4X, and what
-    would."""
+    would. ``cache``: read and write the result in the on-disk cache, as
+    :func:`model_latency`."""
     phase = phase or decode(1024, 1)
+    args = {"model": model, "phase": phase, "presets": presets, "regs": regs, "smem": smem}
+    if not cache:
+        return _scaling_study(**args)
+    return _through_cache("scaling", args, lambda: _scaling_study(**args))
+
+
+def _scaling_study(model, phase, presets, regs, smem) -> list[dict[str, Any]]:
     model_cfg = load_model(model)
     quant = _quant(model_cfg, None)
-    linear = compile_model(model_cfg, quant, tokens=phase.rows, context=phase.rows)
+    linear = _compiled(model_cfg, quant, phase.rows, phase.rows)
     shapes = Counter((g.rows, g.n, g.k) for g in linear.ir.of_type(LutGemm))
     rows = []
     for preset in presets:

@@ -130,7 +130,6 @@ action                   unit      counted
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 import time
@@ -148,6 +147,7 @@ from .gpu_plan import (
     check_shape,
     operands,
     precompute_ops,
+    stage_bytes,
     storage_bytes,
     warp_register_bytes,
 )
@@ -308,7 +308,8 @@ def _powers(start: int, stop: int, multiples: tuple[int, ...] = (1,)) -> list[in
 
 def _candidates(mach: Machine, m: int, n: int, k: int):
     """Every tiling worth trying: warp tiles of powers of two times the instruction tile, no
-    larger than the GEMM needs; split-K only while the tiles leave SMs idle."""
+    larger than the GEMM needs; split-K only while the tiles leave SMs idle; none whose two
+    stages would overflow shared memory."""
     if mach.is_lut:
         cfg = mach.tc.core
         row_unit, col_unit, k_unit = cfg.m, cfg.n, cfg.k
@@ -322,6 +323,7 @@ def _candidates(mach: Machine, m: int, n: int, k: int):
     k_steps = [s for s in (16, 32, 64, 128, 256) if s % k_unit == 0 and s <= k_padded] or [k_unit]
     multiples = (1,) if mach.is_lut else mach.gpu.mac_tile_multiples
     ops, budget = operands(mach), mach.register_bytes_per_tensor_core
+    smem = mach.gpu.smem_bytes_per_block
     for wm, wn in arrangements:
         rows = _powers(row_unit, rows_max, multiples)
         for warp_m in rows:
@@ -335,6 +337,8 @@ def _candidates(mach: Machine, m: int, n: int, k: int):
                     break  # and every wider warp tile
                 tiles = math.ceil(m / (warp_m * wm)) * math.ceil(n / (warp_n * wn))
                 for k_step in k_steps:
+                    if 2 * stage_bytes(ops, warp_m * wm, warp_n * wn, k_step) > smem:
+                        break  # not even 2 stages fit, nor with any longer k_step
                     for split in SPLITS:
                         if split > 1 and (k_padded // split < k_step or tiles * split > 4 * sms):
                             break
@@ -347,12 +351,7 @@ def _candidates(mach: Machine, m: int, n: int, k: int):
 
 def _fitted(mach: Machine, m: int, n: int, k: int, tiling: Tiling) -> Plan | None:
     """The plan with the most stages (up to MAX_STAGES) that fit, or None."""
-    for stages in range(MAX_STAGES, 1, -1):
-        try:
-            return Plan(mach, m, n, k, dataclasses.replace(tiling, stages=stages))
-        except ValueError:
-            continue
-    return None
+    return Plan.most_stages(mach, m, n, k, tiling, MAX_STAGES)
 
 
 def _estimate(plan: Plan) -> float:

@@ -40,6 +40,7 @@ epilogue        when all warps are done: results staged through shared memory an
 from __future__ import annotations
 
 import collections
+import functools
 import math
 
 import simpy
@@ -289,7 +290,13 @@ def run_precompute(
     """The separate precompute kernel, chunk by chunk: each SM works on two chunks at a time;
     a chunk is read from DRAM through L2, turned into tables on the SM's vector lanes and
     written to L2, which writes it back to DRAM (at ``dram_bytes_per_cycle``, default the
-    GPU's peak)."""
+    GPU's peak). Simulated once per distinct kernel in a process (a whole model repeats its
+    kernels layer after layer)."""
+    return dict(_run_precompute(gpu, act_bytes, table_bytes, ops, tables, dram_bytes_per_cycle))
+
+
+@functools.lru_cache(maxsize=4096)
+def _run_precompute(gpu, act_bytes, table_bytes, ops, tables, dram_bytes_per_cycle) -> dict:
     env = CountingEnvironment()
     dram = _Dram(dram_bytes_per_cycle or gpu.dram_bytes_per_cycle)
     l2 = _Pipe(gpu.l2_bytes_per_cycle)

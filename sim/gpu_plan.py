@@ -25,6 +25,7 @@ writes the whole tile into its own shared memory.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ __all__ = [
     "check_shape",
     "operands",
     "precompute_ops",
+    "stage_bytes",
     "storage_bytes",
     "warp_register_bytes",
 ]
@@ -135,6 +137,13 @@ def warp_register_bytes(ops: SimpleNamespace, warp_m: int, warp_n: int) -> int:
     return math.ceil(warp_m * warp_n * 4 + 2 * fragments)
 
 
+def stage_bytes(ops: SimpleNamespace, cta_m: int, cta_n: int, k_step: int) -> int:
+    """Shared memory of one pipeline stage of a machine with :func:`operands` ``ops``: a CTA's
+    ``cta_m`` rows and ``cta_n`` columns for one ``k_step``."""
+    g = k_step // ops.k_unit
+    return math.ceil(g * (cta_m * ops.row_bytes + cta_n * ops.col_bytes))
+
+
 @dataclass(frozen=True)
 class Tiling:
     """How a kernel cuts the GEMM (see the module docstring). ``warp_m``/``cta_m`` count token
@@ -184,8 +193,10 @@ class Tiling:
 class Plan:
     """The work of the GEMM ``M x N x K`` on ``mach`` cut by ``tiling`` (validated)."""
 
-    def __init__(self, mach: Machine, m: int, n: int, k: int, tiling: Tiling):
-        m, n, k = check_shape(m, n, k)
+    def __init__(self, mach: Machine, m: int, n: int, k: int, tiling: Tiling, *,
+                 check: bool = True):  # fmt: skip
+        if check:
+            m, n, k = check_shape(m, n, k)
         self.mach, self.m, self.n, self.k, self.t = mach, m, n, k, tiling
         gpu = mach.gpu
         self.lut = mach.is_lut
@@ -215,7 +226,39 @@ class Plan:
         self.warps = gpu.tensor_cores_per_sm
         self.out_bytes = 2 if self.splits == 1 else 4  # fp16 result, or fp32 atomics (split-K)
         self.frags = (t.warp_m // self.row_unit) * (t.warp_n // self.col_unit)
-        self.check_tiling()
+        if check:
+            self.check_tiling()
+
+    @classmethod
+    def most_stages(cls, mach: Machine, m: int, n: int, k: int, tiling: Tiling,
+                    most: int) -> Plan | None:  # fmt: skip
+        """The plan of ``tiling`` with the most stages, up to ``most``, that fit in shared
+        memory; None when no number of stages (2 or more) makes a valid plan. ``M``, ``N`` and
+        ``K`` must be checked already (:func:`check_shape`); the stages asked for are ignored.
+        The same plan as trying ``most``, ``most - 1``, ... 2 stages and keeping the first that
+        is valid, without building the ones that are not."""
+        try:
+            plan = cls(mach, m, n, k, tiling, check=False)
+        except ZeroDivisionError:  # a tiling field of 0: not valid with any stages
+            return None
+        smem = mach.gpu.smem_bytes_per_block
+        stage = plan.stage_bytes()
+        stages = min(most, smem // stage) if stage else most
+        if tiling.n_loop > 1:
+            resident, weights = plan.resident_bytes()
+            if weights:
+                stages = min(stages, (smem - resident) // weights)
+            elif resident > smem:
+                return None
+        if stages < 2:
+            return None
+        if stages != tiling.stages:
+            plan.t = dataclasses.replace(tiling, stages=int(stages))
+        try:
+            plan.check_tiling()
+        except ValueError:
+            return None
+        return plan
 
     # ---- validation --------------------------------------------------------------------
     def check_tiling(self) -> None:
@@ -262,8 +305,7 @@ class Plan:
                 f"memory; {label} has {mach.gpu.smem_bytes_per_block} per thread block"
             )
         if t.n_loop > 1:
-            resident = math.ceil(t.cta_m * self.split_groups * self.row_bytes)
-            weights = math.ceil(t.k_step // self.k_unit * t.cta_n * self.col_bytes)
+            resident, weights = self.resident_bytes()
             if resident + t.stages * weights > mach.gpu.smem_bytes_per_block:
                 raise ValueError(
                     f"resident rows of {resident} bytes and {t.stages} stages of {weights} "
@@ -275,10 +317,17 @@ class Plan:
         """Registers of one warp tile (:func:`warp_register_bytes`)."""
         return warp_register_bytes(self.ops, self.t.warp_m, self.t.warp_n)
 
+    def resident_bytes(self) -> tuple[int, int]:
+        """Shared memory of an N loop (``n_loop > 1``): the CTA's resident rows of its whole K
+        split, and one stage of its weight columns."""
+        t = self.t
+        resident = math.ceil(t.cta_m * self.split_groups * self.row_bytes)
+        weights = math.ceil(t.k_step // self.k_unit * t.cta_n * self.col_bytes)
+        return resident, weights
+
     def stage_bytes(self) -> int:
-        """Shared memory of one pipeline stage: the CTA's rows and columns for one k_step."""
-        g = self.t.k_step // self.k_unit
-        return math.ceil(g * (self.t.cta_m * self.row_bytes + self.t.cta_n * self.col_bytes))
+        """Shared memory of one pipeline stage (:func:`stage_bytes`)."""
+        return stage_bytes(self.ops, self.t.cta_m, self.t.cta_n, self.t.k_step)
 
     # ---- per warp and per CTA, for a step of g groups ----------------------------------
     def instrs(self, g: int) -> int:

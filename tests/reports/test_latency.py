@@ -9,6 +9,7 @@ import pytest
 from lutsim.compiler import compile_model, load_model
 from lutsim.compiler.ir import LutGemm
 from lutsim.compiler.model import with_expert_load
+from lutsim.reports import latency
 from lutsim.reports.latency import (
     CATEGORIES,
     Phase,
@@ -16,11 +17,18 @@ from lutsim.reports.latency import (
     grouped_gemm,
     model_latency,
     prefill,
+    table1,
 )
-from lutsim.sim import gpu
+from lutsim.sim import gpu, gpu_detailed
 from lutsim.sim.presets import machine
 
 MODEL = "bitnet-b1.58-700m"
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    """Each test its own on-disk cache, empty at the start."""
+    monkeypatch.setenv("LUTSIM_CACHE", str(tmp_path / "cache"))
 
 
 def test_gemm_time_is_the_sum_of_simulated_shapes():
@@ -236,3 +244,56 @@ def test_grouped_gemm_bad_input(rows, n, message):
     with pytest.raises(ValueError) as info:
         grouped_gemm("A100-LUT-4X", rows, n, 2048)
     assert str(info.value) == message
+
+
+def _forget():
+    """Empty every in-process memo of the latency computation."""
+    for memo in (gpu._choose, gpu_detailed._run_precompute, latency._simulated,
+                 latency._compiled, latency._own_kernel):  # fmt: skip
+        memo.cache_clear()
+
+
+CACHED = [  # (model, preset, phase, keywords): a row of each kind the report simulates
+    ("bitnet-b1.58-3b", "A100-LUT-4X", decode(1, 2048), {}),
+    ("bitnet-b1.58-3b", "A100-LUT-8X", Phase("decode", 1024, 1, 1), {"precompute": "separate"}),
+    ("mixtral-8x7b", "A100-LUT-1X", decode(1, 2048), {}),
+    ("mixtral-8x7b", "A100-INT8", decode(1, 2048), {}),
+    ("llama2-7b", "A100-FP16", decode(1, 2048), {"dense": True}),
+]
+
+
+def test_memos_and_the_disk_cache_change_no_number():
+    _forget()
+    computed = [model_latency(m, p, ph, cache=False, **kw).to_dict() for m, p, ph, kw in CACHED]
+    expected_table1 = table1(cache=False)
+    _forget()
+    files = latency.cache_root()
+    for written in (False, True):  # first computed and written, then read back
+        assert [model_latency(m, p, ph, **kw).to_dict() for m, p, ph, kw in CACHED] == computed
+        assert len(list(files.glob("latency-*.json"))) == len(CACHED) + 14 * written
+        assert table1() == expected_table1
+    assert len(list(files.glob("latency-*.json"))) == len(CACHED) + 14  # table1: 7 rows x 2
+
+
+def test_the_cache_is_keyed_by_the_source_and_replaces_what_it_cannot_read(monkeypatch):
+    model, preset, phase, _ = CACHED[0]
+    first = model_latency(model, preset, phase)
+    (path,) = latency.cache_root().glob("latency-*.json")
+    assert model_latency(model, preset, phase) == first
+    source = latency.source_digest
+    monkeypatch.setattr(latency, "source_digest", lambda: "changed source")
+    assert model_latency(model, preset, phase) == first
+    assert len(list(latency.cache_root().glob("latency-*.json"))) == 2, "a miss, written anew"
+    monkeypatch.setattr(latency, "source_digest", source)
+    path.write_text('{"model": "not a latency"}')
+    assert model_latency(model, preset, phase) == first
+    assert latency._decode(path.read_text()) == first
+    assert latency.source_digest() == latency.source_digest() != "changed source"
+
+
+def test_scaling_study_is_cached_as_computed():
+    args = {"presets": ("A100-LUT-4X",), "regs": (1,), "smem": (1.0,)}
+    computed = latency.scaling_study(cache=False, **args)
+    assert latency.scaling_study(**args) == computed  # written
+    assert latency.scaling_study(**args) == computed  # read
+    assert len(list(latency.cache_root().glob("scaling-*.json"))) == 1

@@ -336,3 +336,30 @@ def test_roofline_cycles():
         gpu.roofline_cycles("A100-FP16", 1, 1, unit="simd")
     with pytest.raises(ValueError, match="^flops must be a non-negative number, not -1$"):
         gpu.roofline_cycles("A100-FP16", -1, 1)
+
+
+@pytest.mark.parametrize(
+    ("preset", "wbits", "regs", "resident"),
+    [("A100-LUT-4X", 1.58, 1, False), ("A100-LUT-8X", 2, 2, True), ("A100-FP16", 4, 1, True),
+     ("H100-FP8", 8, 8, False), ("H100-LUT-1X", 1, 4, True)],
+)  # fmt: skip
+def test_most_stages_is_the_first_valid_plan_from_the_most_stages_down(preset, wbits, regs,
+                                                                       resident):  # fmt: skip
+    mach = machine(preset, wbits, None, regs, rows_resident=resident)
+
+    def tried(m, n, k, tiling):
+        for stages in range(4, 1, -1):
+            try:
+                return Plan(mach, m, n, k, dataclasses.replace(tiling, stages=stages)).t
+            except ValueError:
+                continue
+        return None
+
+    for m, n, k in [(1, 2560, 2560), (1024, 6912, 2560), (2048, 4096, 11008), (7, 100, 37)]:
+        for warp_m, warp_n in [(16, 64), (64, 256), (128, 1024), (256, 512)]:
+            for k_step in (16, 64, 256):
+                for split, n_loop in [(1, 1), (4, 1), (1, 4), (2, 8)]:
+                    tiling = Tiling(warp_m, warp_n, 2, 2, k_step, 4, split, n_loop)
+                    plan = Plan.most_stages(mach, m, n, k, tiling, 4)
+                    expected = tried(m, n, k, tiling)
+                    assert (plan and plan.t) == expected, f"{tiling} on {m}x{n}x{k}"
