@@ -528,7 +528,7 @@ def _model_latency(
             else:
                 kernels[(node.name, node.k, how, None)] += node.rows
         for (_, k, how, _), rows in kernels.items():
-            kernel = gpu.simulate_precompute(
+            kernel = _precomputed(
                 preset, rows, k, how=how, wbits=_wbits(quant), act=quant.act_format,
                 table_format="int8" if quant.table_quant else None, freq_mhz=freq_mhz,
             )  # fmt: skip
@@ -538,7 +538,7 @@ def _model_latency(
             continue
         cost = linear.ir.costs[node.name]
         unit = "tensor" if node.kind in TENSOR_OPS else "vector"
-        cycles = gpu.roofline_cycles(
+        cycles = _roofline(
             preset, cost.flops, sum(cost.dram_bytes.values()), unit=unit, freq_mhz=freq_mhz
         )
         us["lm_head" if node.kind == "lm_head" else "other"] += cycles / hz * 1e6
@@ -550,8 +550,8 @@ def _model_latency(
         unit = "tensor" if node.kind in TENSOR_OPS else "vector"
         flops = cost.flops * phase.batch
         nbytes = sum(cost.dram_bytes.values()) * phase.batch
-        us["attention"] += gpu.roofline_cycles(preset, flops, nbytes, unit=unit,
-                                               freq_mhz=freq_mhz) / hz * 1e6  # fmt: skip
+        cycles = _roofline(preset, flops, nbytes, unit=unit, freq_mhz=freq_mhz)
+        us["attention"] += cycles / hz * 1e6
     return ModelLatency(
         model=model.name, quant=str(quant), preset=preset, label=mach.tc.label,
         phase=phase, precompute=precompute if lut else "none", freq_mhz=hz / 1e6, us=us,
@@ -569,9 +569,12 @@ def _compiled(model: ModelConfig, quant: QuantSpec, tokens: int, context: int):
     return compile_model(model, quant, tokens=tokens, context=context)
 
 
-_simulated = functools.lru_cache(maxsize=4096)(gpu.simulate)
+_simulated = functools.lru_cache(maxsize=4096, typed=True)(gpu.simulate)
 """A GEMM simulated once per preset, shape and arguments in a process (the same shapes recur
-across layers, phases and the fused and separate runs)."""
+across layers, phases and the fused and separate runs); the same for a precompute kernel and
+for the roofline of an operator."""
+_precomputed = functools.lru_cache(maxsize=4096, typed=True)(gpu.simulate_precompute)
+_roofline = functools.lru_cache(maxsize=16384, typed=True)(gpu.roofline_cycles)
 
 
 # ---- the on-disk cache of model_latency ------------------------------------------------

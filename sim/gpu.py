@@ -147,6 +147,7 @@ from .gpu_plan import (
     check_shape,
     operands,
     precompute_ops,
+    resident_bytes,
     stage_bytes,
     storage_bytes,
     warp_register_bytes,
@@ -309,7 +310,7 @@ def _powers(start: int, stop: int, multiples: tuple[int, ...] = (1,)) -> list[in
 def _candidates(mach: Machine, m: int, n: int, k: int):
     """Every tiling worth trying: warp tiles of powers of two times the instruction tile, no
     larger than the GEMM needs; split-K only while the tiles leave SMs idle; none whose two
-    stages would overflow shared memory."""
+    stages (beside the resident rows of an N loop) would overflow shared memory."""
     if mach.is_lut:
         cfg = mach.tc.core
         row_unit, col_unit, k_unit = cfg.m, cfg.n, cfg.k
@@ -320,6 +321,7 @@ def _candidates(mach: Machine, m: int, n: int, k: int):
     tcs, sms = mach.gpu.tensor_cores_per_sm, mach.gpu.sms
     arrangements = [(a, tcs // a) for a in range(1, tcs + 1) if tcs % a == 0]
     k_padded = math.ceil(k / k_unit) * k_unit
+    groups = k_padded // k_unit
     k_steps = [s for s in (16, 32, 64, 128, 256) if s % k_unit == 0 and s <= k_padded] or [k_unit]
     multiples = (1,) if mach.is_lut else mach.gpu.mac_tile_multiples
     ops, budget = operands(mach), mach.register_bytes_per_tensor_core
@@ -342,7 +344,13 @@ def _candidates(mach: Machine, m: int, n: int, k: int):
                     for split in SPLITS:
                         if split > 1 and (k_padded // split < k_step or tiles * split > 4 * sms):
                             break
-                        for n_loop in N_LOOPS if mach.rows_resident else (1,):
+                        loops = (1,)
+                        if mach.rows_resident:  # an N loop where 2 stages fit beside the rows
+                            resident, weights = resident_bytes(
+                                ops, warp_m * wm, warp_n * wn, k_step, math.ceil(groups / split)
+                            )
+                            loops = N_LOOPS if resident + 2 * weights <= smem else (1,)
+                        for n_loop in loops:
                             if n_loop > 1 and (n_loop // 2) * warp_n * wn >= n:
                                 break
                             yield Tiling(warp_m, warp_n, wm, wn, k_step, MAX_STAGES, split,

@@ -46,6 +46,7 @@ __all__ = [
     "check_shape",
     "operands",
     "precompute_ops",
+    "resident_bytes",
     "stage_bytes",
     "storage_bytes",
     "warp_register_bytes",
@@ -142,6 +143,16 @@ def stage_bytes(ops: SimpleNamespace, cta_m: int, cta_n: int, k_step: int) -> in
     ``cta_m`` rows and ``cta_n`` columns for one ``k_step``."""
     g = k_step // ops.k_unit
     return math.ceil(g * (cta_m * ops.row_bytes + cta_n * ops.col_bytes))
+
+
+def resident_bytes(ops: SimpleNamespace, cta_m: int, cta_n: int, k_step: int,
+                   split_groups: int) -> tuple[int, int]:  # fmt: skip
+    """Shared memory of an N loop (``n_loop > 1``) on a machine with :func:`operands` ``ops``:
+    a CTA's ``cta_m`` resident rows of its whole K split (``split_groups`` groups), and one
+    stage of its ``cta_n`` weight columns."""
+    resident = math.ceil(cta_m * split_groups * ops.row_bytes)
+    weights = math.ceil(k_step // ops.k_unit * cta_n * ops.col_bytes)
+    return resident, weights
 
 
 @dataclass(frozen=True)
@@ -318,12 +329,9 @@ class Plan:
         return warp_register_bytes(self.ops, self.t.warp_m, self.t.warp_n)
 
     def resident_bytes(self) -> tuple[int, int]:
-        """Shared memory of an N loop (``n_loop > 1``): the CTA's resident rows of its whole K
-        split, and one stage of its weight columns."""
+        """Shared memory of an N loop (:func:`resident_bytes`)."""
         t = self.t
-        resident = math.ceil(t.cta_m * self.split_groups * self.row_bytes)
-        weights = math.ceil(t.k_step // self.k_unit * t.cta_n * self.col_bytes)
-        return resident, weights
+        return resident_bytes(self.ops, t.cta_m, t.cta_n, t.k_step, self.split_groups)
 
     def stage_bytes(self) -> int:
         """Shared memory of one pipeline stage (:func:`stage_bytes`)."""

@@ -249,7 +249,8 @@ def test_grouped_gemm_bad_input(rows, n, message):
 def _forget():
     """Empty every in-process memo of the latency computation."""
     for memo in (gpu._choose, gpu_detailed._run_precompute, latency._simulated,
-                 latency._compiled, latency._own_kernel):  # fmt: skip
+                 latency._precomputed, latency._roofline, latency._compiled,
+                 latency._own_kernel):  # fmt: skip
         memo.cache_clear()
 
 
