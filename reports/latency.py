@@ -33,7 +33,13 @@ embedding
 Operators run one after another, so the latency is the sum. Each simulated kernel carries the
 GPU's fixed time per kernel (:class:`lutsim.sim.presets.GpuCosts`); the host's launch is taken
 as hidden, as when a forward pass is one CUDA graph; roofline operators have no fixed time.
-Identical GEMM shapes are simulated once.
+
+Identical work is done once: in a process, each model and phase is compiled once and each GEMM
+shape, precompute kernel and roofline is computed once per preset and arguments; across processes,
+:func:`model_latency` and :func:`scaling_study` results are kept on disk (:func:`cache_root`),
+keyed by their arguments and by :func:`source_digest`, so any change to the code or data they
+depend on recomputes them. Neither changes a number: a cached result is the computed one,
+field for field (``cache=False`` computes it anew).
 
 Grouped expert GEMMs
 --------------------
