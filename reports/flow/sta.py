@@ -14,7 +14,7 @@ constraints          ``clk`` at the period; every other input arrives at 0 ns af
 timing               on the synthesized netlist (hierarchy kept): ``report_checks -path_delay
                      max``, the worst setup path; its minimum period is ``clock - slack``
                      (setup time included), Fmax = 1 / that
-activity             ``set_power_activity -input_ports``: each input bit's measured toggles per
+activity             ``set_power_activity``: each input bit's measured toggles per
                      cycle and duty (:mod:`lutsim.reports.flow.activity`), the duty kept within
                      [0.01, 0.99] (:data:`DUTY_MIN`); ``rst`` 0. OpenSTA propagates them
                      through the gates; a register's output takes its data input's activity.
@@ -112,6 +112,14 @@ def _read(
         "set_input_delay 0 -clock clk $data_inputs",
         "set_output_delay 0 -clock clk [all_outputs]",
     ]
+    # ports by name, looked up once: get_ports scans every port, so a command per port bit
+    # with get_ports is quadratic (minutes for the 70 000 ports of a full-size power netlist)
+    lines += [
+        "set lutsim_ports [dict create]",
+        "foreach port [concat [all_inputs] [all_outputs]] {",
+        "  dict set lutsim_ports [get_full_name $port] $port",
+        "}",
+    ]
     if lib.buffer is not None:
         lines += [
             f"set_driving_cell -lib_cell {lib.buffer} $data_inputs",
@@ -156,8 +164,8 @@ def _activity(ports: dict[str, int], activity, default, exact) -> list[str]:
                 high = min(max(high, DUTY_MIN), 1 - DUTY_MIN)
                 rate = min(rate, 2 * min(high, 1 - high))
             lines.append(
-                f"set_power_activity -input_ports [get_ports {{{port}}}] "
-                f"-activity {rate:.6g} -duty {high:.6g}"
+                f"sta::set_power_input_port_activity [dict get $lutsim_ports {{{port}}}] "
+                f"{rate:.6g} {high:.6g}"
             )
     return lines
 
@@ -254,7 +262,8 @@ def power_runs(
     lines = _read(netlist, top, lib, clock_ns, clocked)
     for n, run in enumerate(runs):
         lines += _activity(ports, run.activity, default, run.exact)
-        lines += [f"set_load {pf:.6g} [get_ports {{{port}}}]" for port, pf in run.loads_pf.items()]
+        lines += [f"set_load {pf:.6g} [dict get $lutsim_ports {{{port}}}]"
+                  for port, pf in run.loads_pf.items()]  # fmt: skip
         lines += [f"puts {_MARK}:power{n}", "report_power -digits 6"]
         if instances:
             cells = f"get_cells {'-hierarchical ' if hierarchical else ''}{{{' '.join(instances)}}}"
