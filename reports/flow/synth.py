@@ -368,9 +368,21 @@ def _read_facts(final: Path, design: Design, lib, flow: str, seconds: dict) -> d
             span = module.wires.get(r.signal)
             width = 1 if span is None else abs(span[0] - span[1]) + 1
             signals[_joined(path, r.signal)] = width
-        if path and not module.children:  # a leaf: its ports (power_netlist.Sources)
-            for port, (_, width) in module.ports.items():
-                signals[_joined(path, port)] = width
+    if modules:  # leaf ports (power_netlist.Sources), one for each net, outputs first
+        sources = power_netlist.Sources(modules, tree)
+        covered: set[tuple[str, int]] = set()
+        leaves = [(path, modules[name]) for path, name in tree.items()
+                  if path and not modules[name].children]  # fmt: skip
+        for want in ("output", "input"):
+            for path, module in leaves:
+                for port, (way, width) in module.ports.items():
+                    name = _joined(path, port)
+                    for i in range(width) if way == want else ():
+                        if (name, i) not in covered:
+                            found = list(sources.search([(path, port, i)]))
+                            covered |= {(f[1], f[2]) for f in found if isinstance(f, tuple)}
+                            if not any(isinstance(f, str) or f[0] == "input" for f in found):
+                                signals[name] = width  # nothing else measures that net
     if flow != "hierarchical":  # the registers as the flat netlist names them
         flat = _flat(final, design, lib, seconds).read_text()
         widths = power_netlist.wire_widths(flat)
