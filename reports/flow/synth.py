@@ -15,8 +15,9 @@ yosys    Verilog -> gate netlist on the liberty, hierarchy kept (:mod:`lutsim.re
 area     each module's own cells priced with the liberty's areas, summed over every instance
          path: area = sum over instances of the unit's area + the top's own logic
 activity the RTL simulated on random operands: toggle rate and duty of every input port bit,
-         of every register bit the netlist kept by name and (hierarchical flow) of every port
-         of every leaf module instance, and the action counts per cycle of what was simulated
+         of every register bit the netlist kept by name and (hierarchical flow) of a leaf
+         module's port on every net that crosses a module boundary, and the action counts per
+         cycle of what was simulated
          (:mod:`lutsim.reports.flow.activity`, :func:`~lutsim.reports.flow.designs.measure`)
 timing   OpenSTA (:mod:`lutsim.reports.flow.sta`) on the hierarchical netlist, which it links
          whole: the worst setup path across module boundaries (a path may run through several
@@ -344,7 +345,8 @@ def _facts(final: Path, design: Design, lib, flow: str, seconds: dict, hits: dic
     stored beside it (``facts-<flow>-<digest>.json``, keyed by the parsing code): the area of
     every instance path (``[area, sequential area, cells, flip-flops]``) and the signals whose
     activity power analysis annotates (name -> width): the named register outputs, and in the
-    hierarchical flow every port of every submodule instance."""
+    hierarchical flow a leaf module's port on every net between modules (its driver's
+    output where one drives it; none where a top input or a constant does)."""
     file = final / f"facts-{flow}-{_source_digest(_FACTS_SOURCES)[:16]}.json"
     hits["facts"] = file.is_file()
     if hits["facts"]:
