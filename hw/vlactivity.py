@@ -296,6 +296,7 @@ _DECLARATION = re.compile(
     re.M,
 )
 PUBLIC = "/*verilator public_flat_rd*/"
+NO_INLINE = "/*verilator no_inline_module*/"
 
 
 def _unescape(name: str) -> str:
@@ -364,9 +365,9 @@ _DUMMY = re.compile(r"dump_module\$\d+")  # Yosys numbers a module-local dummy p
 def merge_modules(verilog: str, top: str) -> str:
     """``verilog`` (Amaranth's: one module per instance, named ``top.path``) with identical
     modules written once: a module whose text, but for its name, equals an earlier one's is
-    dropped and its instances refer to that one. Verilator then compiles a unit's logic once
-    however many units instantiate it (it does not inline large modules used more than once),
-    and the instance paths, which name the signals, stay as they were."""
+    dropped and its instances refer to that one, which is marked ``no_inline_module``.
+    Verilator then compiles a unit's logic once however many units instantiate it, and the
+    instance paths, which name the signals, stay as they were."""
     verilog = _DUMMY.sub("dump_module$0", verilog)
     chunks, last = [], 0
     for end in _END.finditer(verilog):
@@ -393,6 +394,12 @@ def merge_modules(verilog: str, top: str) -> str:
             keep[k] = False
         else:
             seen[body] = names[k]
+    shared = set(renamed.values())
+    for k, name in enumerate(names):
+        if name in shared:  # compiled once, not inlined into every parent
+            header = _MODULE.search(chunks[k])
+            at = chunks[k].index(";\n", header.end()) + 2
+            chunks[k] = f"{chunks[k][:at]}  {NO_INLINE}\n{chunks[k][at:]}"
     return "".join(c for c, kept in zip(chunks, keep, strict=True) if kept) + tail
 
 

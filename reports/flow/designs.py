@@ -101,11 +101,12 @@ AMARANTH_MAX_UNITS = 4
 """The largest design (M x N DP-K units) whose activity Amaranth's simulator measures; larger
 ones run under Verilator. Measured (benchmarks/bench_activity.py, 2 cores shared with other
 jobs), Amaranth's time grows with the design's logic: at M1N2 0.1 s (integer designs) to
-2.5 s (FP16 MAC array), at M2N4 0.2 s to 18 s, at M2N64 9 s (core), 21 s (LUT array) and
-6 min (FP16 MAC array). A Verilator build compiles a unit's logic once however many units
-there are (:func:`lutsim.hw.vlactivity.merge_modules`), the runtime comes from ccache, and
-it is cached; cold it takes 2.5 to 9 s up to M2N4, at M2N64 6 s (core), 43 s (LUT array)
-and 71 s (FP16 MAC array); cached 0.2 s, and its 128 cycles take milliseconds. So up to
+2.5 s (FP16 MAC array), at M2N4 0.2 s to 18 s, at M2N64 9 s (core), 21 s (LUT array),
+6 min (FP16 MAC array) and 11 min (dense FP16 MAC array). A Verilator build compiles a
+unit's logic once however many units there are (:func:`lutsim.hw.vlactivity.merge_modules`),
+the runtime comes from ccache, and it is cached; cold it takes 2.5 to 9 s up to M2N4, at
+M2N64 6 s (core), 43 s (LUT array), 71 s (FP16 MAC array) and 2.5 min (dense FP16 MAC
+array); cached 0.2 s, and its 128 cycles take milliseconds. So up to
 M2N2 Amaranth is as fast or faster and no C++ is compiled (DP4 and M1N2 are what the test
 suite synthesizes); above it Verilator wins where it matters (the FP16 arrays: minutes), at
 the price of up to about 20 s, cold, on the integer arrays."""
