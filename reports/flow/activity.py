@@ -177,10 +177,27 @@ def signal_activity(
         since = {code: 0 for code in ids}
         toggles = {code: np.zeros(wanted[key], np.int64) for code, key in ids.items()}
         high = {code: np.zeros(wanted[key], np.float64) for code, key in ids.items()}
+        settled: dict[str, int] = {}  # the last value written at the current timestamp
+
+        def settle(at: int) -> None:
+            """A timestamp's changes, as one transition from its settled value: the delta
+            cycles of one time (a register's update, then the logic it feeds, then an input
+            the testbench sets at the same edge) are not separate toggles."""
+            for code, new in settled.items():
+                if at and new != value[code]:
+                    width = len(toggles[code])
+                    high[code] += _bits(value[code], width) * (at - since[code])
+                    toggles[code] += _bits(value[code] ^ new, width)
+                    value[code], since[code] = new, at
+                elif not at:
+                    value[code] = new
+            settled.clear()
+
         now = 0
         for line in vcd:
             head = line[:1]
             if head == "#":
+                settle(now)
                 now = int(line[1:])
                 continue
             if head == "b":
@@ -189,14 +206,9 @@ def signal_activity(
                 bits, code = head, line[1:].strip()
             else:
                 continue
-            if code not in ids:
-                continue
-            new = int(bits.replace("x", "0").replace("z", "0"), 2)
-            if now:
-                width = len(toggles[code])
-                high[code] += _bits(value[code], width) * (now - since[code])
-                toggles[code] += _bits(value[code] ^ new, width)
-            value[code], since[code] = new, now
+            if code in ids:
+                settled[code] = int(bits.replace("x", "0").replace("z", "0"), 2)
+        settle(now)
     period_fs = round(SIM_PERIOD_S * 1e15)
     cycles = max(now // period_fs, 1)
     duration = cycles * period_fs
