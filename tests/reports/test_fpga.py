@@ -262,6 +262,17 @@ def test_wrapped_core_memories_are_block_ram(wrapped_ice40, cache):
             result.family][result.device]  # fmt: skip
 
 
+@pytest.mark.slow
+def test_wrapped_default_core(cache):
+    """The default core behind its AXI4-Lite wrapper with the default memories: the design
+    Yosys 0.70 stopped on before :data:`lutsim.reports.flow.fpga.PREPARE`."""
+    cfg = load_config()
+    result = fpga.run_fpga(cfg, bus="axi-lite", cache_dir=cache / "fpga")
+    assert result.utilization["DP16KD"][0] == fpga.memory_blocks("ecp5", cfg, 4096, 1024) == 12
+    assert result.ffs >= register_bits(cfg) + 32, "the core's registers and CYCLES"
+    assert result.luts > result.carry_cells > 0 and result.fmax_mhz > 0
+
+
 def test_cli_wrapped_core(wrapped_ice40, cache):
     args = ["--family=ice40", "--wrapper=wishbone", "--data-words=256", "--program-instrs=64"]
     done = run(cache, *args, *SMALL_SETS)
