@@ -187,9 +187,13 @@ LOGIC_SITE = {"ecp5": "TRELLIS_COMB", "ice40": "ICESTORM_LC"}
 
 SEED_MAX = 2**31 - 1
 
-PREPARE = f"hierarchy -top {TOP}; proc; flatten; hierarchy -top {TOP}; rename -hide w:*]"
-"""Yosys commands between reading the design and synthesizing it (why: the module docstring,
-step 3); they enter the synthesis cache key."""
+def prepare(top: str) -> str:
+    """Yosys commands between reading the design (top module ``top``) and synthesizing it (why:
+    the module docstring, step 3); they enter the synthesis cache key, and the board build's."""
+    return f"hierarchy -top {top}; proc; flatten; hierarchy -top {top}; rename -hide w:*]"
+
+
+PREPARE = prepare(TOP)
 
 # fmt: off
 BLOCK_RAMS = {  # block RAMs of each device (vendor data sheets; nextpnr reports the same)
@@ -705,7 +709,8 @@ def run_board(
     options = ["--report", "report.json", "--seed", str(seed), "--timing-allow-fail",
                "--router", ROUTER[family]]  # fmt: skip
     stat = "tee -q -o lut_board.stat stat -json"  # the cell counts of the synthesized design
-    plan = platform.prepare(top, name="lut_board", nextpnr_opts=options, script_after_synth=stat)
+    plan = platform.prepare(top, name="lut_board", nextpnr_opts=options,
+                            script_after_read=prepare("lut_board"), script_after_synth=stat)  # fmt: skip
     root = cache_root(cache_dir)
     key = _key(flow=FLOW_VERSION, plan=plan.digest().hex(), tools=[python_version(t) for t in
                (YOSYS, NEXTPNR[family])])  # fmt: skip
