@@ -568,6 +568,11 @@ class Backend:
     run: Callable[[dict[str, Task], Callable[[str, dict], None]], None]
 
 
+def _check_workers(workers: int | None) -> None:
+    if workers is not None and (type(workers) is not int or workers < 1):
+        raise ValueError(f"workers must be a positive integer, not {workers!r}")
+
+
 @contextlib.contextmanager
 def backend(
     scheduler: str | None = None, workers: int | None = None, connect_timeout: float = 10.0
@@ -582,8 +587,7 @@ def backend(
             info = {"kind": "dask", "scheduler": scheduler, "workers": count}
             yield Backend(info, lambda tasks, done: _run_dask(client, tasks, done))
         return
-    if workers is not None and (type(workers) is not int or workers < 1):
-        raise ValueError(f"workers must be a positive integer, not {workers!r}")
+    _check_workers(workers)
     count = workers or os.cpu_count() or 1
 
     def run(tasks: dict[str, Task], done: Callable[[str, dict], None]) -> None:
@@ -630,8 +634,7 @@ def run_sweep(
     result, not raised. A directory that holds another spec's results is refused unless
     ``force``, which replaces its tables and removes its plots (its points stay, as a cache)."""
     out = Path(out)
-    if workers is not None and (type(workers) is not int or workers < 1):
-        raise ValueError(f"workers must be a positive integer, not {workers!r}")
+    _check_workers(workers)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:

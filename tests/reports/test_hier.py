@@ -11,9 +11,7 @@ beside, not bounded (see :mod:`lutsim.reports.flow.synth`).
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import pytest
 
@@ -21,24 +19,10 @@ from lutsim.isa.config import CoreConfig
 from lutsim.reports.flow import power_netlist, sta, synth, yosys
 from lutsim.reports.flow.liberty import read_liberty
 
-from .test_synth import fails, run
+from .test_synth import _use_cache, cache, fails, run  # noqa: F401 (the session's cache)
 
 ARRAYS = ("core", "lut-array", "mac-int8", "mac-fp16", "mac-int8-dense", "mac-fp16-dense")
 SIZES = {"dp4": CoreConfig(m=1, n=1), "m2n4": CoreConfig(m=2, n=4)}
-
-
-@pytest.fixture(scope="session")
-def cache(tmp_path_factory) -> Path:
-    """The session's synthesis cache, shared with tests/reports/test_synth.py."""
-    base = tmp_path_factory.getbasetemp()
-    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "synth-cache"
-    root.mkdir(parents=True, exist_ok=True)
-    return root
-
-
-@pytest.fixture(autouse=True)
-def _use_cache(cache, monkeypatch):
-    monkeypatch.setenv("LUTSIM_CACHE", str(cache))
 
 
 def close(got: float, exp: float, rel: float) -> bool:
