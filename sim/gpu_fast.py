@@ -8,8 +8,10 @@ phase      cycles
 ========== ===================================================================================
 first data its first step through DRAM (if it reads DRAM) and L2: in the first wave behind the
            first steps of the CTAs launched before it (all SMs start together); later behind
-           one round of the other SMs' requests when a global pipe is its bottleneck, or its
-           own transfer time otherwise
+           one round of the other SMs' requests when a global pipe is its bottleneck, or else
+           its own transfer time plus, at each global pipe, the wave's round of requests
+           weighted by how busy the wave keeps that pipe (the prefetches the other SMs have
+           queued ahead of it, first come first served)
 fill       the first stage written into shared memory, the stages that arrive meanwhile (they
            queue ahead, unless shared memory is the bottleneck anyway), every warp's first
            fragments read, the first dequantization; after the first wave the SMs are out of
@@ -121,7 +123,12 @@ def run_fast(plan: Plan) -> dict:
         np.cumsum(np.where(in_first, first_dram, 0)) / dram_bw + first_l2 / l2_bw,
         np.cumsum(np.where(in_first & ~reads_dram, first_l2, 0)) / l2_bw,
     )
-    first_data = np.where(in_first, queued, np.where(bound, round_trip, own)) + latency
+    # later waves: a CTA's first requests queue behind the prefetches the other SMs have put
+    # into each global pipe, a round of the wave's requests weighted by that pipe's load
+    busy = np.maximum(first_local, 1e-9)
+    backlog = sum(rnd * np.minimum(1.0, rnd / busy)
+                  for rnd in (first * dram_g / dram_bw, first * l2_g / l2_bw))  # fmt: skip
+    first_data = np.where(in_first, queued, np.where(bound, round_trip, own + backlog)) + latency
 
     # fill: stages arriving while the first is written queue ahead of the first reads; the
     # time between a CTA's first steps is a round of the wave's requests at the start, later

@@ -147,6 +147,7 @@ AGREEMENT = [  # preset, weight bits, M, N, K, SMs (None: the whole GPU)
     ("A100-INT8", 2, 100, 1000, 2000, 8),
     ("H100-FP8", 2, 256, 1024, 1024, 8),
     ("H100-FP8", 1, 64, 1024, 2048, 8),
+    ("H100-FP16", 16, 1024, 1024, 1024, 8),  # four waves: later CTAs queue behind prefetches
 ]
 
 
