@@ -40,7 +40,7 @@ def bench(name: str, m: int, n: int, engines: list[str]) -> dict:
     design = DESIGNS[name]
     cfg = design.configure(CoreConfig(m=m, n=n))
     start = time.perf_counter()
-    verilog = verilog_of(design.build(cfg), design.top)
+    verilog = verilog_of(design.exported(cfg), design.top)
     signals = registers(verilog, design.top)
     out = {"design": name, "mnemonic": cfg.mnemonic, "register_signals": len(signals),
            "export_s": round(time.perf_counter() - start, 1)}  # fmt: skip

@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 from lutsim.isa.config import CoreConfig
 
 from .add_array import tree_sum
+from .units import SharedUnits, place
 
 __all__ = ["DenseMacArray"]
 
@@ -28,7 +29,8 @@ class DenseMacArray(wiring.Component):
     ========== ===================================== =========================================
 
     Parameters: ``cfg`` — the tile (M, N, K) and the activation format (int8 or fp16, anything
-    else raises ValueError); the weight bits do not apply.
+    else raises ValueError); the weight bits do not apply. ``shared``: as
+    :class:`lutsim.hw.mac_array.MacArray`'s (one module per kind of fp16 unit).
 
     Members:
         ``i_valid``  In(1)                                         a step is offered
@@ -41,10 +43,11 @@ class DenseMacArray(wiring.Component):
     M x N x 32 accumulator bits only.
     """
 
-    def __init__(self, cfg: CoreConfig):
+    def __init__(self, cfg: CoreConfig, *, shared: bool = False):
         if cfg.act_format not in ("int8", "fp16"):
             raise ValueError(f"DenseMacArray needs act_format int8 or fp16, not {cfg.act_format!r}")
         self.cfg = cfg
+        self.shared_units = SharedUnits() if shared else None
         grid = data.ArrayLayout
         super().__init__(
             {
@@ -74,9 +77,9 @@ class DenseMacArray(wiring.Component):
                 if cfg.act.is_float:
                     total = start
                     for k in range(cfg.k):
-                        mul, add = FPMul(cfg.act, fp32), FPAdd(fp32)
-                        m.submodules[f"mul{row}_{col}_{k}"] = mul
-                        m.submodules[f"add{row}_{col}_{k}"] = add
+                        shared = self.shared_units
+                        mul = place(m, f"mul{row}_{col}_{k}", FPMul(cfg.act, fp32), shared)
+                        add = place(m, f"add{row}_{col}_{k}", FPAdd(fp32), shared)
                         m.d.comb += [
                             mul.i_a.eq(self.i_a[row][k]),
                             mul.i_b.eq(self.i_w[col][k]),

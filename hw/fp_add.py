@@ -43,6 +43,11 @@ class FPAdd(wiring.Component):
         bits = self.fmt.bits
         super().__init__({"i_a": In(bits), "i_b": In(bits), "o_sum": Out(bits)})
 
+    @property
+    def module_name(self) -> str:
+        """The Verilog module name of this adder when it is shared (:mod:`.units`)."""
+        return f"fp_add_{self.fmt.name}"
+
     def elaborate(self, platform):
         m = Module()
         fmt = self.fmt

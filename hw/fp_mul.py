@@ -50,6 +50,11 @@ class FPMul(wiring.Component):
             {"i_a": In(self.src.bits), "i_b": In(self.src.bits), "o_product": Out(self.dst.bits)}
         )
 
+    @property
+    def module_name(self) -> str:
+        """The Verilog module name of this multiplier when it is shared (:mod:`.units`)."""
+        return f"fp_mul_{self.src.name}_{self.dst.name}"
+
     def elaborate(self, platform):
         m = Module()
         src, dst = self.src, self.dst

@@ -10,6 +10,7 @@ from lutsim.isa.config import CoreConfig
 from lutsim.isa.formats import to_bits
 
 from .add_array import tree_sum
+from .units import SharedUnits, place
 
 __all__ = ["MacArray"]
 
@@ -35,7 +36,9 @@ class MacArray(wiring.Component):
     :func:`lutsim.isa.baselines.mac_int` and :func:`lutsim.isa.baselines.mac_fp16`, bit for bit.
 
     Parameters: ``cfg`` — the tile (M, N, K, weight bits) and formats; activations int8, int16
-    or fp16; fp16 needs fp32 accumulation. Anything else raises ValueError.
+    or fp16; fp16 needs fp32 accumulation. Anything else raises ValueError. ``shared``: the
+    fp16 multipliers and fp32 adders are instances of one module each (:mod:`lutsim.hw.units`),
+    for a fast export; Amaranth's simulator cannot run that variant.
 
     Members:
         ``i_valid``  In(1)                                            a step is offered
@@ -58,7 +61,7 @@ class MacArray(wiring.Component):
     INT8 x INT8 array.
     """
 
-    def __init__(self, cfg: CoreConfig):
+    def __init__(self, cfg: CoreConfig, *, shared: bool = False):
         if cfg.act_format not in ("int8", "int16", "fp16"):
             raise ValueError(
                 f"MacArray needs act_format int8, int16 or fp16, not {cfg.act_format!r}"
@@ -66,6 +69,7 @@ class MacArray(wiring.Component):
         if cfg.act_format == "fp16" and cfg.acc_format != "fp32":
             raise ValueError(f"MacArray accumulates fp16 products in fp32, not in {cfg.acc_format}")
         self.cfg = cfg
+        self.shared_units = SharedUnits() if shared else None
         grid = data.ArrayLayout
         super().__init__(
             {
@@ -140,10 +144,8 @@ class MacArray(wiring.Component):
         cfg = self.cfg
         total = start
         for k in range(cfg.k):
-            mul = FPMul(cfg.act, cfg.acc)
-            add = FPAdd(cfg.acc)
-            m.submodules[f"mul{row}_{col}_{k}"] = mul
-            m.submodules[f"add{row}_{col}_{k}"] = add
+            mul = place(m, f"mul{row}_{col}_{k}", FPMul(cfg.act, cfg.acc), self.shared_units)
+            add = place(m, f"add{row}_{col}_{k}", FPAdd(cfg.acc), self.shared_units)
             m.d.comb += [
                 mul.i_a.eq(self.i_a[row][k]),
                 mul.i_b.eq(weights[k]),

@@ -39,6 +39,7 @@ import os
 import re
 import subprocess
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,7 @@ __all__ = [
     "Counts",
     "executable",
     "harness",
+    "instance_tree",
     "mark_public",
     "merge_modules",
     "registers",
@@ -307,13 +309,39 @@ def _escape(name: str) -> str:
     return name if _IDENTIFIER.fullmatch(name) else f"\\{name} "
 
 
+def instance_tree(verilog: str, top: str) -> dict[str, str]:
+    """Every instance below ``top`` in ``verilog``: its path of instance names (``""`` for the
+    top) -> the name of its module. Amaranth names a submodule's module after its path
+    (``top.path``); a shared unit's module (:mod:`lutsim.hw.units`) has its own name and many
+    instances."""
+    bodies = {}
+    headers = list(_MODULE.finditer(verilog))
+    for k, header in enumerate(headers):
+        end = headers[k + 1].start() if k + 1 < len(headers) else len(verilog)
+        bodies[_unescape(header.group(1))] = verilog[header.start() : end]
+    tree: dict[str, str] = {}
+    below = [("", top)]
+    while below:
+        path, module = below.pop()
+        tree[path] = module
+        for match in _INSTANCE.finditer(bodies.get(module, "")):
+            child = _unescape(match.group(2))
+            if child in bodies:
+                name = _unescape(match.group(3).strip().removesuffix("(").strip())
+                below.append((f"{path}.{name}" if path else name, child))
+    return tree
+
+
 def mark_public(verilog: str, top: str, signals: Sequence[tuple[str, str]]) -> str:
-    """``verilog`` (Amaranth's: one module per instance, named ``top.path``) with every
-    declaration of the ``signals`` (``(path, name)``) marked ``public_flat_rd``, so that
-    Verilator keeps them, readable by name, and optimizes everything else as usual."""
+    """``verilog`` with every declaration of the ``signals`` (``(path, name)``) marked
+    ``public_flat_rd``, so that Verilator keeps them, readable by name, and optimizes
+    everything else as usual. A module with many instances has the names asked for in any of
+    them marked."""
+    tree = instance_tree(verilog, top)
     wanted: dict[str, set[str]] = {}
     for path, name in signals:
-        wanted.setdefault(f"{top}.{path}" if path else top, set()).add(name)
+        if path in tree:
+            wanted.setdefault(tree[path], set()).add(name)
     out, last = [], 0
     for header in _MODULE.finditer(verilog):
         names = wanted.get(_unescape(header.group(1)))
@@ -337,24 +365,25 @@ _REGISTER = re.compile(r"^\s*always @\(posedge clk\)\n\s*(\\\S+ |[A-Za-z_][\w$]*
 
 
 def registers(verilog: str, top: str) -> dict[str, int]:
-    """The registers of Amaranth's ``verilog`` (``always @(posedge clk) name <= ...``):
-    ``path.name`` -> width, named as synthesis names their flip-flops' outputs."""
-    found = {}
+    """The registers of Amaranth's ``verilog`` (``always @(posedge clk) name <= ...``) in every
+    instance below ``top``: ``path.name`` -> width, named as synthesis names their flip-flops'
+    outputs."""
+    own: dict[str, dict[str, int]] = {}
     headers = list(_MODULE.finditer(verilog))
     for k, header in enumerate(headers):
-        module = _unescape(header.group(1))
-        if module != top and not module.startswith(f"{top}."):
-            continue
-        path = module[len(top) + 1 :]
         end = headers[k + 1].start() if k + 1 < len(headers) else len(verilog)
         body = verilog[header.start() : end]
         widths = {}
         for match in _DECLARATION.finditer(body):
             bits = re.search(r"\[(\d+):(\d+)\]", match.group(1))
             widths[_unescape(match.group(2))] = abs(int(bits[1]) - int(bits[2])) + 1 if bits else 1
-        for match in _REGISTER.finditer(body):
-            name = _unescape(match.group(1))
-            found[f"{path}.{name}" if path else name] = widths[name]
+        own[_unescape(header.group(1))] = {
+            _unescape(m.group(1)): widths[_unescape(m.group(1))] for m in _REGISTER.finditer(body)
+        }
+    found = {}
+    for path, module in sorted(instance_tree(verilog, top).items()):
+        for name, width in own.get(module, {}).items():
+            found[f"{path}.{name}" if path else name] = width
     return found
 
 
@@ -365,9 +394,10 @@ _DUMMY = re.compile(r"dump_module\$\d+")  # Yosys numbers a module-local dummy p
 def merge_modules(verilog: str, top: str) -> str:
     """``verilog`` (Amaranth's: one module per instance, named ``top.path``) with identical
     modules written once: a module whose text, but for its name, equals an earlier one's is
-    dropped and its instances refer to that one, which is marked ``no_inline_module``.
-    Verilator then compiles a unit's logic once however many units instantiate it, and the
-    instance paths, which name the signals, stay as they were."""
+    dropped and its instances refer to that one. Every module then instantiated more than once
+    (also a shared unit's, :mod:`lutsim.hw.units`) is marked ``no_inline_module``: Verilator
+    compiles a unit's logic once however many units instantiate it, and the instance paths,
+    which name the signals, stay as they were."""
     verilog = _DUMMY.sub("dump_module$0", verilog)
     chunks, last = [], 0
     for end in _END.finditer(verilog):
@@ -394,9 +424,11 @@ def merge_modules(verilog: str, top: str) -> str:
             keep[k] = False
         else:
             seen[body] = names[k]
-    shared = set(renamed.values())
+    kept = [c for c, k in zip(chunks, keep, strict=True) if k]
+    counts = Counter(_unescape(m.group(2)) for c in kept for m in _INSTANCE.finditer(c))
+    shared = {name for name, n in counts.items() if n > 1}
     for k, name in enumerate(names):
-        if name in shared:  # compiled once, not inlined into every parent
+        if keep[k] and name in shared:  # compiled once, not inlined into every parent
             header = _MODULE.search(chunks[k])
             at = chunks[k].index(";\n", header.end()) + 2
             chunks[k] = f"{chunks[k][:at]}  {NO_INLINE}\n{chunks[k][at:]}"

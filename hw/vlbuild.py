@@ -49,12 +49,18 @@ def verilog_of(component, name: str) -> str:
     """Verilog text of an Amaranth component, its top module called ``name``.
 
     Ports come from the component's signature. Source-location attributes are left out, so the
-    text (and the build cache key) depends only on the logic.
+    text (and the build cache key) depends only on the logic. A component that instantiates
+    shared units (its ``shared_units``, :class:`lutsim.hw.units.SharedUnits`) gets each unit's
+    module appended once, after its own.
     """
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")
     from amaranth.back import verilog
 
-    return verilog.convert(component, name=name, emit_src=False)
+    text = verilog.convert(component, name=name, emit_src=False)
+    shared = getattr(component, "shared_units", None) or {}
+    for module in sorted(shared):
+        text += verilog.convert(shared[module], name=module, emit_src=False)
+    return text
 
 
 @functools.cache

@@ -23,8 +23,9 @@ design                      what is built (``hw``), from the configuration's M, 
 
 **DP4 level**: any array design at ``m = n = 1`` (:func:`dp4`) is one DP-K unit (K = 4). The
 MAC, ADD and conventional-LUT baselines take only M, N, K, B and the activation format from the
-configuration (``mac-int8`` forces int8, ``mac-fp16`` fp16); their other fields are reset to
-the defaults so that they do not change what is built.
+configuration (``mac-int8`` forces int8, ``mac-fp16`` fp16), the dense MAC arrays not even B
+(their weights arrive in the activation format); their other fields are reset to the defaults
+so that they do not change what is built, and one build serves every weight width.
 
 **Activity** (what :func:`measure` simulates, seed 0, about :data:`SIM_CYCLES` cycles):
 random operands, every cycle busy. Activations are uniform over the integer format, or
@@ -130,11 +131,24 @@ class Design:
     components: tuple[tuple[str, str, str | None], ...]
     stimulus: Callable[[CoreConfig, Any, np.random.Generator], tuple[Cycles, dict[str, float]]]
     macs_per_cycle: Callable[[CoreConfig, dict[str, float]], float]
+    shares: bool = False  # ``build`` takes ``shared=True`` (units as instances of one module)
 
     @property
     def top(self) -> str:
         """The Verilog top module name: ``lut_core`` (as :mod:`lutsim.hw.export`) or the name."""
         return "lut_core" if self.name == "core" else self.name.replace("-", "_")
+
+    def shared(self, cfg: CoreConfig) -> bool:
+        """Whether the Verilog of ``cfg`` that synthesis and Verilator take instantiates each
+        kind of unit from one module (:mod:`lutsim.hw.units`): for a design that can, when
+        Verilator measures its activity (:func:`default_engine`); Amaranth's simulator cannot
+        run shared units."""
+        return self.shares and default_engine(cfg) == "verilator"
+
+    def exported(self, cfg: CoreConfig) -> Any:
+        """The component of ``cfg`` that synthesis exports and Verilator runs: :attr:`build`'s,
+        with shared units when :meth:`shared`. The same logic and instance names either way."""
+        return self.build(cfg, shared=True) if self.shared(cfg) else self.build(cfg)
 
     def component(self, cfg: CoreConfig, path: str) -> tuple[str, str | None]:
         """``(component, action)`` of the module at ``path``."""
@@ -292,12 +306,12 @@ def measure(
     """Simulate ``design`` at ``cfg`` (see the module docstring), files in ``work``; the
     activity of its ports and of the internal ``signals`` (``path.name`` -> width). ``engine``
     (one of :data:`ENGINES`) overrides the choice of :func:`default_engine`; ``verilog``, the
-    design's Verilog (``verilog_of(design.build(cfg), design.top)``) if at hand, spares
+    design's Verilog (``verilog_of(design.exported(cfg), design.top)``) if at hand, spares
     Verilator's first build exporting it again."""
     chosen = default_engine(cfg) if engine is None else engine
     if chosen not in ENGINES:
         raise ValueError(f"activity engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    dut = design.build(cfg)
+    dut = design.exported(cfg) if chosen == "verilator" else design.build(cfg)
     inputs, outputs = ports(dut)
     vcd = work / "activity.vcd"
     if design.name == "core":
@@ -323,13 +337,14 @@ def measure(
 
 
 def _rtl_key(design: Design, cfg: CoreConfig) -> tuple[str, ...]:
-    """What ``design.build(cfg)``'s Verilog depends on: the design, the configuration and the
-    source of ``hw``, ``isa`` and this module."""
+    """What ``design.exported(cfg)``'s Verilog depends on: the design, the configuration,
+    whether its units are shared and the source of ``hw``, ``isa`` and this module."""
     digest = hashlib.sha256()
     root = Path(__file__).resolve().parents[2]
     for path in sorted([*root.glob("hw/*.py"), *root.glob("isa/*.py"), Path(__file__)]):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return design.name, json.dumps(cfg.to_dict(), sort_keys=True), digest.hexdigest()
+    shared = "shared" if design.shared(cfg) else "inline"
+    return design.name, json.dumps(cfg.to_dict(), sort_keys=True), shared, digest.hexdigest()
 
 
 def _measure_core(cfg, engine: str, vcd: Path, seed: int, inputs, outputs, signals, verilog):
@@ -375,6 +390,13 @@ def _baseline(act: str | None) -> Callable[[CoreConfig], CoreConfig]:
     return configure
 
 
+def _dense_baseline(act: str) -> Callable[[CoreConfig], CoreConfig]:
+    def configure(cfg: CoreConfig) -> CoreConfig:  # no weight bits: weights arrive as ``act``
+        return CoreConfig(m=cfg.m, n=cfg.n, k=cfg.k, act_format=act)
+
+    return configure
+
+
 def _same(cfg: CoreConfig) -> CoreConfig:
     return cfg
 
@@ -395,18 +417,18 @@ def _lut_tile(cfg: CoreConfig):
     return LutTile(cfg)
 
 
-def _mac(cfg: CoreConfig):
+def _mac(cfg: CoreConfig, shared: bool = False):
     from lutsim.hw.mac_array import MacArray
 
     if cfg.act_format == "fp16" and cfg.acc_format != "fp32":
         raise ValueError(f"MacArray accumulates fp16 products in fp32, not in {cfg.acc_format}")
-    return MacArray(cfg)
+    return MacArray(cfg, shared=shared)
 
 
-def _dense(cfg: CoreConfig):
+def _dense(cfg: CoreConfig, shared: bool = False):
     from lutsim.hw.dense_mac_array import DenseMacArray
 
-    return DenseMacArray(cfg)
+    return DenseMacArray(cfg, shared=shared)
 
 
 def _add(cfg: CoreConfig):
@@ -482,13 +504,13 @@ DESIGNS: dict[str, Design] = {
                lambda cfg, act: cfg.m * cfg.n * cfg.k),
         Design("mac-fp16", "FP16 dequantize-then-MAC array, fp32 accumulation (MacArray)",
                _baseline("fp16"), _mac, _MAC_FP, _mac_steps,
-               lambda cfg, act: cfg.m * cfg.n * cfg.k),
+               lambda cfg, act: cfg.m * cfg.n * cfg.k, shares=True),
         Design("mac-int8-dense", "INT8 MAC array, weights already INT8 (DenseMacArray)",
-               _baseline("int8"), _dense, _MAC_INT, _dense_steps,
+               _dense_baseline("int8"), _dense, _MAC_INT, _dense_steps,
                lambda cfg, act: cfg.m * cfg.n * cfg.k),
         Design("mac-fp16-dense", "FP16 MAC array, weights already FP16 (DenseMacArray)",
-               _baseline("fp16"), _dense, _MAC_FP, _dense_steps,
-               lambda cfg, act: cfg.m * cfg.n * cfg.k),
+               _dense_baseline("fp16"), _dense, _MAC_FP, _dense_steps,
+               lambda cfg, act: cfg.m * cfg.n * cfg.k, shares=True),
         Design("add", "bit-serial ADD array (hw.add_array.AddArray)", _baseline(None), _add,
                ((r"", "adder trees + accumulator registers", "acc.int32_add"),),
                _bit_serial_steps, _bit_serial_macs),

@@ -139,3 +139,44 @@ def test_unknown_engine(tmp_path):
     with pytest.raises(ValueError, match=r"^activity engine must be one of amaranth, verilator, "
                        r"not 'icarus'$"):  # fmt: skip
         measure(DESIGNS["add"], DP4, tmp_path, {}, engine="icarus")
+
+
+def _unit_ports(cfg: CoreConfig) -> dict[str, int]:
+    """Every fp16 multiplier's and fp32 adder's ports of an FP16 MAC array at ``cfg``."""
+    out = {}
+    for r in range(cfg.m):
+        for c in range(cfg.n):
+            for k in range(cfg.k):
+                out |= {f"mul{r}_{c}_{k}.i_a": 16, f"mul{r}_{c}_{k}.i_b": 16,
+                        f"mul{r}_{c}_{k}.o_product": 32, f"add{r}_{c}_{k}.i_a": 32,
+                        f"add{r}_{c}_{k}.i_b": 32, f"add{r}_{c}_{k}.o_sum": 32}  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("name", ["mac-fp16", "mac-fp16-dense"])
+def test_shared_units_change_no_activity(name, tmp_path, monkeypatch):
+    """The FP16 MAC arrays' units as instances of one module each (what is exported when
+    Verilator measures the activity) run exactly as the inline units: the same activity, bit
+    for bit, of the ports, the registers and every unit's ports."""
+    from lutsim.reports.flow import designs
+
+    design = DESIGNS[name]
+    built = design.configure(M1N2)
+    inline = verilog_of(design.build(built), design.top)
+    shared = verilog_of(design.build(built, shared=True), design.top)
+    assert inline.count("\nmodule ") == 1 + 2 * built.k * built.n  # one module per unit
+    assert shared.count("\nmodule ") == 1 + 2
+    assert shared.count("\n  fp_mul_fp16_fp32 mul") == built.k * built.n
+    signals = registers(inline, design.top) | _unit_ports(built)
+    assert registers(shared, design.top) == registers(inline, design.top)
+    found = []
+    for limit in (AMARANTH_MAX_UNITS, 1):  # M1N2: inline, then shared
+        monkeypatch.setattr(designs, "AMARANTH_MAX_UNITS", limit)
+        assert design.shared(built) == (limit == 1)
+        (tmp_path / str(limit)).mkdir()
+        found.append(measure(design, built, tmp_path / str(limit), signals, engine="verilator"))
+    first, second = found
+    assert set(first.signals) == set(second.signals) == set(signals)
+    assert (first.inputs, first.outputs) == (second.inputs, second.outputs)
+    for s in signals:
+        assert second.signals[s] == first.signals[s], s

@@ -208,3 +208,20 @@ def test_cli_flows():
     fails(run("--flat", "--flat-boundaries"), 2,
           "argument --flat-boundaries: not allowed with argument --flat "
           "(see 'lutsim synth --help')")  # fmt: skip
+
+
+def test_shared_units_synthesize_as_inline_ones(monkeypatch):
+    """An FP16 MAC array exported with its units as instances of one module each (as when
+    Verilator measures it) synthesizes to the same area, timing and power as the inline
+    export Amaranth's simulator measures."""
+    from lutsim.reports.flow import designs
+
+    cfg = CoreConfig(m=1, n=2)
+    inline = synth.synthesize("mac-fp16", cfg)
+    monkeypatch.setattr(designs, "AMARANTH_MAX_UNITS", 1)
+    shared = synth.synthesize("mac-fp16", cfg)
+    assert "verilator" in shared.activity["source"].lower()
+    assert "amaranth" in inline.activity["source"].lower()
+    assert shared.area_um2 == inline.area_um2
+    assert shared.fmax_mhz == inline.fmax_mhz
+    assert close(shared.power_mw, inline.power_mw, 1e-6), (shared.power_mw, inline.power_mw)
