@@ -41,6 +41,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     spec = ReportSpec(
         core=config(args), weight_bits=_ints(args.wbits, "--wbits"), levels=levels,
         models=models, gpu=args.gpu, liberty=args.liberty, clock_ns=args.clock_ns,
+        fp16_arrays=args.fp16_arrays,
     )  # fmt: skip
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, not {args.jobs}")
@@ -49,6 +50,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
             "--jobs counts local processes; with --scheduler the cluster's workers run"
         )
     jobs = args.jobs or os.cpu_count() or 1
+    if "array" in levels and not args.fp16_arrays and not args.quiet:
+        sys.stderr.write("report: the FP16 arrays are left out (minutes each, cold; FP16 is "
+                         "compared on the DP4 unit); --fp16-arrays adds them\n")  # fmt: skip
     start = time.perf_counter()
     progress = None if args.quiet else _progress(start)
     files = build_report(args.out, spec, progress, jobs, args.scheduler)
@@ -70,6 +74,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--levels", default="array,dp4", help="array and/or dp4 (default both)")
     p.add_argument("--models", help="models simulated (presets or config.json, comma-separated; "
                    "default bitnet-b1.58-3b,llama2-7b,mixtral-8x7b)")  # fmt: skip
+    p.add_argument("--fp16-arrays", action="store_true",
+                   help="also synthesize the FP16 LUT and MAC arrays (at full size minutes "
+                   "each, cold); without it FP16 is compared on the DP4 unit")  # fmt: skip
     p.add_argument("--gpu", default="A100", choices=("A100", "A100-80GB", "H100"))
     p.add_argument("--liberty", metavar="PATH", help="liberty file (default OSU 0.18 um)")
     p.add_argument("--clock-ns", type=float, help="clock target of every design (default 10)")

@@ -78,6 +78,7 @@ class ReportSpec:
     liberty: str | None = None
     clock_ns: float | None = None
     nodes_nm: tuple[float, ...] = (28.0, 7.0)
+    fp16_arrays: bool = True  # False: FP16 activations at the DP4 level only (see below)
 
     @property
     def presets(self) -> tuple[str, ...]:
@@ -90,7 +91,23 @@ class ReportSpec:
             "levels": list(self.levels), "models": list(self.models), "gpu": self.gpu,
             "phases": [dataclasses.asdict(p) for p in self.phases], "liberty": self.liberty,
             "clock_ns": self.clock_ns, "nodes_nm": list(self.nodes_nm),
+            "fp16_arrays": self.fp16_arrays,
         }  # fmt: skip
+
+    def array_level(self, act: str) -> bool:
+        """Whether the report synthesizes arrays (not only DP4 units) of activations ``act``:
+        with the array level, unless ``act`` is fp16 and :attr:`fp16_arrays` is off. The
+        full-size FP16 arrays take minutes each to synthesize and simulate cold (the main job
+        leaves them out unless asked, ``lutsim report --fp16-arrays``)."""
+        return "array" in self.levels and (act != "fp16" or self.fp16_arrays)
+
+
+FP16_ARRAYS_LEFT_OUT = (
+    "The FP16 arrays (LUT and MAC) are left out at the array level: each takes minutes to "
+    "synthesize and simulate at full size, cold, so FP16 activations are compared, priced and "
+    "checked on the DP4 unit here; `lutsim report --fp16-arrays` adds them."
+)
+"""The report's note when :attr:`ReportSpec.fp16_arrays` is off at the array level."""
 
 
 # ---- the measurements ----------------------------------------------------------------------
@@ -129,10 +146,17 @@ def _model_quant(model: str):
     return default_quant(load_model(model))
 
 
-def _lut_vs_mac_cfgs(spec: ReportSpec) -> list[tuple[str, CoreConfig]]:
-    """(level, configuration) of every LUT-vs-MAC comparison of the report."""
-    return [(level, _level_cfg(spec.core.replace(weight_bits=bits), level))
-            for level in spec.levels for bits in spec.weight_bits]  # fmt: skip
+def _lut_vs_mac_cfgs(spec: ReportSpec) -> list[tuple[str, CoreConfig, tuple[str, ...]]]:
+    """(level, configuration, activation formats) of every LUT-vs-MAC comparison of the
+    report."""
+    from .flow.synth import ACTS
+
+    out = []
+    for level in spec.levels:
+        acts = tuple(a for a in ACTS if level == "dp4" or spec.array_level(a))
+        out += [(level, _level_cfg(spec.core.replace(weight_bits=bits), level), acts)
+                for bits in spec.weight_bits if acts]  # fmt: skip
+    return out
 
 
 def _synthesis_jobs(spec: ReportSpec) -> list[tuple[str, CoreConfig]]:
@@ -140,10 +164,12 @@ def _synthesis_jobs(spec: ReportSpec) -> list[tuple[str, CoreConfig]]:
     from .flow import synth
 
     jobs = [("core", spec.core)]
-    for _, cfg in _lut_vs_mac_cfgs(spec):
-        jobs += synth.lut_vs_mac_designs(cfg)
+    for _, cfg, acts in _lut_vs_mac_cfgs(spec):
+        jobs += synth.lut_vs_mac_designs(cfg, acts)
     jobs += [(name, _ablation_cfg(spec)) for name in synth.ABLATION]
     jobs += [_priced(spec, m, p)[:2] for m in spec.models for p in spec.presets]
+    # a design builds only what it takes of a configuration (the dense MACs: no weight bits)
+    jobs = [(d, synth.DESIGNS[d].configure(c)) for d, c in jobs]
     unique = list(dict.fromkeys((d, c.mnemonic, c) for d, c in jobs))
 
     def cost(job) -> tuple:  # a rough order of synthesis time: arrays, FP16, MACs first
@@ -276,8 +302,9 @@ def _assemble(spec: ReportSpec, data: dict[str, Any], options: dict[str, Any]) -
     core = synth.synthesize("core", spec.core, **options)
     data["core"] = core.to_dict()
     data["lut_vs_mac"] = []
-    for level, cfg in _lut_vs_mac_cfgs(spec):
-        data["lut_vs_mac"] += [{"level": level, **row} for row in synth.lut_vs_mac(cfg, **options)]
+    for level, cfg, acts in _lut_vs_mac_cfgs(spec):
+        data["lut_vs_mac"] += [{"level": level, **row}
+                               for row in synth.lut_vs_mac(cfg, acts, **options)]  # fmt: skip
     data["ablation"] = synth.ablation(_ablation_cfg(spec), **options)
     data["scaled"] = _scaled(spec, core, data["lut_vs_mac"], options)
     data["energy"] = []
@@ -334,16 +361,20 @@ def _priced(spec: ReportSpec, model: str, preset: str) -> tuple[str, CoreConfig,
     configuration, the run's LUT core configuration or None for a MAC preset). The LUT array
     (``lut-array``) or the GPU's MMA on dequantized weights (``mac-*-dense``) at the report's
     tile (the DP4 unit when the report has no array level), with the formats and weight bits of
-    the run (ternary weights: the 2-bit arrays)."""
-    array = "array" in spec.levels
-    tile = {"m": spec.core.m if array else 1, "n": spec.core.n if array else 1}
+    the run (ternary weights: the 2-bit arrays); the DP4 unit for FP16 activations without
+    the FP16 arrays (:meth:`ReportSpec.array_level`)."""
+
+    def tile(act: str) -> dict[str, int]:
+        array = spec.array_level(act)
+        return {"m": spec.core.m if array else 1, "n": spec.core.n if array else 1}
+
     cfg = lut_core(model, preset)
     if cfg is not None:
-        return "lut-array", cfg.replace(**tile), cfg
+        return "lut-array", cfg.replace(**tile(cfg.act_format)), cfg
     quant = _model_quant(model)
     bits = 2 if quant.ternary else quant.weight_bits
     fmt = "fp16" if preset.endswith("FP16") else "int8"
-    return f"mac-{fmt}-dense", CoreConfig(weight_bits=bits, act_format=fmt, **tile), None
+    return f"mac-{fmt}-dense", CoreConfig(weight_bits=bits, act_format=fmt, **tile(fmt)), None
 
 
 def _energy(spec: ReportSpec, model: str, latency: list[dict], options) -> list[dict]:
@@ -451,7 +482,6 @@ def _energy_check(spec: ReportSpec, data: dict[str, Any], options) -> list[dict[
     from .flow import synth
 
     node = data["core"]["liberty"]["node_nm"]
-    level = "array" if "array" in spec.levels else spec.levels[0]
     bits = spec.weight_bits[0]
     pub = paper.HOROWITZ_2014
     ops = (("fp16", "mac.fp16", "fp16 multiply", ("fp16 multiply",)),
@@ -460,6 +490,7 @@ def _energy_check(spec: ReportSpec, data: dict[str, Any], options) -> list[dict[
             ("int8 multiply", "int32 add")))  # fmt: skip
     out = []
     for fmt, action, label, theirs in ops:
+        level = "array" if spec.array_level(fmt) else "dp4"
         cfg = _level_cfg(spec.core.replace(weight_bits=bits, act_format=fmt), level)
         result = synth.synthesize(f"mac-{fmt}-dense", cfg, **options)
         pj = synth.energy_per_action(result).get(action)
@@ -642,6 +673,9 @@ def markdown(data: dict[str, Any], plots: dict[str, str]) -> str:
       "per cycle; the LUT array one weight bit plane per cycle (B cycles per K-group), so the "
       "table compares area and power at the same clock, energy per MAC, and MACs per cycle "
       "per mm² (throughput density).\n\n")  # fmt: skip
+    spec = data["spec"]
+    if "array" in spec["levels"] and not spec.get("fp16_arrays", True):
+        w(f"{FP16_ARRAYS_LEFT_OUT}\n\n")
     rows = []
     for r in data["lut_vs_mac"]:
         lut, mac = r["lut"], r["mac"]

@@ -277,3 +277,48 @@ def test_beside_paper_rows_are_our_measurements():
         f"0.2 TOPS/W at 180 nm; {0.2 * 180**3 / 28**3:.4g} scaled to 28 nm (Dennard), "
         f"{0.2 / fitted:.4g} scaled to 32 nm at 0.9 V (Stillmaker-Baas; no 28 nm row)"
     )
+
+
+def _arrays(jobs) -> list[tuple[str, str]]:
+    return [(d, c.mnemonic) for d, c in jobs if c.m * c.n > 1]
+
+
+def test_without_fp16_arrays_fp16_is_measured_on_the_dp4_unit():
+    """The main job's default leaves out exactly the FP16 arrays (LUT and MAC) and prices
+    and checks FP16 on the DP4 unit; everything else is synthesized as with them."""
+    from lutsim.reports.report import _priced, _synthesis_jobs
+
+    full, lean = ReportSpec(), ReportSpec(fp16_arrays=False)
+    kept, every = _synthesis_jobs(lean), _synthesis_jobs(full)
+    dropped = [job for job in every if job not in kept]
+    assert [job for job in kept if job not in every] == []
+    assert dropped and all(c.act_format == "fp16" and c.m * c.n > 1 for _, c in dropped)
+    assert not any(c.act_format == "fp16" and c.m * c.n > 1 for _, c in kept)
+    assert any(c.act_format == "fp16" for _, c in kept), "FP16 stays at the DP4 level"
+    design, cfg, _ = _priced(lean, "llama2-7b", "A100-FP16")
+    assert (design, cfg.m, cfg.n) == ("mac-fp16-dense", 1, 1)
+    assert _priced(full, "llama2-7b", "A100-FP16")[1].n == full.core.n
+    assert _priced(lean, "llama2-7b", "A100-INT8")[1].n == lean.core.n
+
+
+def test_dense_arrays_are_built_once_for_every_weight_width():
+    """The dense MAC arrays take no weight bits: one design per format and tile."""
+    from lutsim.reports.report import _synthesis_jobs
+
+    arrays = _arrays(_synthesis_jobs(ReportSpec()))
+    assert [d for d, _ in arrays].count("mac-int8-dense") == 1
+    assert [d for d, _ in arrays].count("mac-fp16-dense") == 1
+    assert [d for d, _ in arrays].count("mac-int8") == 3  # W1, W2, W4
+    dense = synth.DESIGNS["mac-fp16-dense"]
+    assert dense.configure(CoreConfig(weight_bits=1)) == dense.configure(CoreConfig(weight_bits=4))
+
+
+def test_report_cli_notes_the_fp16_arrays_left_out(tmp_path):
+    result = run(tmp_path, "report", "--models", "gpt5")  # fails before anything runs
+    lines = result.stderr.splitlines()
+    assert result.returncode == 1 and len(lines) == 2
+    assert lines[0] == ("report: the FP16 arrays are left out (minutes each, cold; FP16 is "
+                        "compared on the DP4 unit); --fp16-arrays adds them")  # fmt: skip
+    assert lines[1].startswith("lutsim: error: unknown model 'gpt5'")
+    result = run(tmp_path, "report", "--models", "gpt5", "--fp16-arrays")
+    assert result.stderr.startswith("lutsim: error: unknown model 'gpt5'")
