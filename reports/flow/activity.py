@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -95,8 +96,9 @@ class Activity:
     def summary(self) -> dict[str, object]:
         """The source, the cycles and mean rates (what a result reports about its activity)."""
         bits = [bit for port in self.inputs.values() for bit in port]
-        mean_toggle = float(np.mean([b[0] for b in bits])) if bits else self.default[0]
-        mean_duty = float(np.mean([b[1] for b in bits])) if bits else self.default[1]
+        # exactly rounded sums: the same whichever order the ports were read in
+        mean_toggle = math.fsum(b[0] for b in bits) / len(bits) if bits else self.default[0]
+        mean_duty = math.fsum(b[1] for b in bits) / len(bits) if bits else self.default[1]
         return {
             "source": self.source,
             "cycles": self.cycles,

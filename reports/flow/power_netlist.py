@@ -21,6 +21,7 @@ connection and OpenSTA's own propagation. Timing analysis uses the unchanged net
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -278,6 +279,19 @@ def port_bits(module: Module, port: str) -> tuple[Bit, ...]:
     return ((port, None),) if span is None else tuple((port, i) for i in reversed(_span(*span)))
 
 
+def port_bit(module: Module, port: str, i: int) -> Bit:
+    """``port_bits(module, port)[i]``, without building the others."""
+    span = module.wires[port]
+    if span is None:
+        if i != 0:
+            raise IndexError(f"bit {i} of the 1-bit port {port!r}")
+        return (port, None)
+    hi, lo = span
+    if not 0 <= i <= abs(hi - lo):
+        raise IndexError(f"bit {i} of the {abs(hi - lo) + 1}-bit port {port!r}")
+    return (port, lo + i if hi >= lo else lo - i)
+
+
 class Loads:
     """Capacitive loads (pF, the liberty's input pin capacitances) a module's input ports
     present to the nets that drive them, cells and submodules' inputs below them included
@@ -329,7 +343,7 @@ def driver(
     instance at ``path`` (a submodule's, when the port passes its output on); None when no
     cell does: the bit is one of that instance's inputs passed through, or a constant."""
     module = modules[tree[path]]
-    net = module.net(port_bits(module, port)[bit])
+    net = module.net(port_bit(module, port, bit))
     if isinstance(net, str):
         return None
     for name, (way, _) in module.ports.items():
@@ -403,7 +417,7 @@ def part(
         for port, (way, _) in inner.ports.items():
             for i, bit in enumerate(child.pins.get(port, ())):
                 if way == "output" and not isinstance(bit, str):
-                    tied = inner.net(port_bits(inner, port)[i])
+                    tied = inner.net(port_bit(inner, port, i))
                     if isinstance(tied, str):
                         constants[child.name, port, i] = tied
                     driven.append(((child.name, port, i), bit))
@@ -530,27 +544,26 @@ class Sources:
         bit)`` (a top input), or a constant ``"0"``/``"1"`` (then alone)."""
         return list(self.search([(path, port, bit)]))
 
-    def find_net(self, path: str, bit: Bit) -> list[tuple[str, str, int] | str]:
-        """:meth:`find` for the net of ``bit`` of the module at ``path``."""
+    def find_net(self, path: str, bit: Bit) -> Iterator[tuple[str, str, int] | str]:
+        """:meth:`find` for the net of ``bit`` of the module at ``path``, lazily."""
         net = self.modules[self.tree[path]].net(bit)
         if isinstance(net, str):
-            return [net]
-        return list(self.search([(p, n, b) for p, n, b, _ in self._ends(path).get(net, ())]))
+            return iter([net])
+        return self.search([(p, n, b) for p, n, b, _ in self._ends(path).get(net, ())])
 
     def search(self, todo: list[tuple[str, str, int]]) -> Iterator[tuple[str, str, int] | str]:
         """:meth:`find` from the port bits ``todo`` (instance path, port, bit), lazily: a
         constant ends it."""
-        seen = set()
-        while todo:
-            at, name, i = todo.pop(0)
-            if (at, name, i) in seen:
-                continue
-            seen.add((at, name, i))
+        queue = deque(dict.fromkeys(todo))  # breadth first: nearest first
+        seen = set(queue)
+        expanded = set()  # (path, net): every end of it is queued or seen already
+        while queue:
+            at, name, i = queue.popleft()
             module = self.modules[self.tree[at]]
             if not at and module.ports[name][0] == "input":
                 yield ("input", name, i)
                 continue
-            nets = [(at, module.net(port_bits(module, name)[i]))]
+            nets = [(at, module.net(port_bit(module, name, i)))]
             if at:  # outside: the parent's net on this port
                 parent, _, leaf = at.rpartition(".")
                 outer = self.modules[self.tree[parent]]
@@ -564,5 +577,11 @@ class Sources:
             if at and self.leaf(at):
                 yield ("signal", f"{at}.{name}", i)
             for where, net in nets:
+                if (where, net) in expanded:
+                    continue
+                expanded.add((where, net))
                 for p, n, b, kind in self._ends(where).get(net, ()):
-                    todo.append((p, n, b) if kind == "child" else (where, n, b))
+                    end = (p, n, b) if kind == "child" else (where, n, b)
+                    if end not in seen:
+                        seen.add(end)
+                        queue.append(end)

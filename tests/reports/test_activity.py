@@ -180,3 +180,13 @@ def test_shared_units_change_no_activity(name, tmp_path, monkeypatch):
     assert (first.inputs, first.outputs) == (second.inputs, second.outputs)
     for s in signals:
         assert second.signals[s] == first.signals[s], s
+
+
+def test_summary_does_not_depend_on_the_order_of_the_ports():
+    """A cached activity is read back in another order than it was measured in; its summary
+    (part of every result) is the same to the last bit."""
+    rng = np.random.default_rng(3)
+    ports = {f"p{k}": tuple((float(r), float(d)) for r, d in rng.random((7, 2))) for k in range(9)}
+    forward = act.Activity("x", 10, inputs=ports)
+    backward = act.Activity("x", 10, inputs=dict(reversed(list(ports.items()))))
+    assert forward.summary() == backward.summary()

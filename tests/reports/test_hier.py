@@ -225,3 +225,22 @@ def test_shared_units_synthesize_as_inline_ones(monkeypatch):
     assert shared.area_um2 == inline.area_um2
     assert shared.fmax_mhz == inline.fmax_mhz
     assert close(shared.power_mw, inline.power_mw, 1e-6), (shared.power_mw, inline.power_mw)
+
+
+@pytest.mark.parametrize("span", [None, (7, 0), (0, 7), (12, 5), (3, 9)])
+def test_port_bit_is_one_of_port_bits(span):
+    module = power_netlist.Module("m", "", {}, {"p": span}, [], [], [])
+    bits = power_netlist.port_bits(module, "p")
+    assert [power_netlist.port_bit(module, "p", i) for i in range(len(bits))] == list(bits)
+    with pytest.raises(IndexError):
+        power_netlist.port_bit(module, "p", len(bits))
+
+
+def test_a_search_finds_each_source_once_nearest_first():
+    """Every port bit on a net reached once, in breadth-first order from the start."""
+    lib = read_liberty()
+    modules = power_netlist.parse_modules(NETLIST, lib)
+    sources = power_netlist.Sources(modules, yosys.instances(NETLIST, "top"))
+    found = list(sources.search([("u0", "i", 1), ("u0", "i", 1)]))
+    assert found == [("signal", "u0.i", 1), ("input", "a", 1)]
+    assert list(sources.find_net("", ("a", 1))) == [("input", "a", 1), ("signal", "u0.i", 1)]
