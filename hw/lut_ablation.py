@@ -118,76 +118,148 @@ class LutAblationArray(wiring.Component):
         if self.step == "symmetrized":
             index = [self._index_logic(m, bits, f"index_{c}") for c, bits in enumerate(index)]
         for r in range(cfg.m):
-            shared = None
-            if self.step == "precomputed":
-                shared = [self.i_tables[r][j] for j in range(self.entries)]
+            shared = self.i_tables[r] if self.step == "precomputed" else None
             for c in range(cfg.n):
-                table = shared or self._precompute(m, r, c)
+                table = shared if shared is not None else self._precompute(m, r, c)
                 value = self._lookup(m, table, index[c], f"{r}_{c}")
                 acc = Signal(32, name=f"acc{r}_{c}")
-                start = Mux(self.i_clear, 0, acc)
+                start = Mux(self.i_clear, 0, acc)  # in the top, as LutTile's
                 new = self._shift_add(m, start, value, f"shift_{r}_{c}")
                 with m.If(self.i_valid):
                     m.d.sync += acc.eq(new)
                 m.d.comb += self.o_acc[r][c].eq(acc)
         return m
 
-    def _precompute(self, m: Module, r: int, c: int) -> list[Signal]:
+    # Every unit is a component with its own port names, so that the units of one kind are
+    # the same Verilog module but for its name, and synthesis handles the kind once.
+    def _precompute(self, m: Module, r: int, c: int):
         """The table of row r for unit (r, c), from the activations: an adder network."""
-        cfg = self.cfg
-        sub = Module()
-        m.submodules[f"precompute_{r}_{c}"] = sub
-        width = self.entry_bits
+        unit = _Precompute(self.cfg.act.bits, self.cfg.k, self.entry_bits, self.symmetric)
+        m.submodules[f"precompute_{r}_{c}"] = unit
+        m.d.comb += unit.i_a.eq(self.i_a[r])
+        return unit.o_table
 
-        def keep(value, name: str) -> Signal:
-            wire = Signal(signed(width), name=f"{name}_{r}_{c}")
-            sub.d.comb += wire.eq(value)
-            return wire
-
-        lanes = [self.i_a[r][lane].as_signed() for lane in range(cfg.k)]
-        if self.symmetric:
-            return [keep(v, f"t{j}") for j, v in enumerate(_signed_sums(lanes, keep))]
-        table = [keep(0, "t0")]  # entry i adds lane msb(i) to entry i - 2^msb(i)
-        for i in range(1, 1 << cfg.k):
-            top = i.bit_length() - 1
-            rest = i ^ (1 << top)
-            table.append(keep(lanes[top] if not rest else table[rest] + lanes[top], f"t{i}"))
-        return table
-
-    def _index_logic(self, m: Module, bits, name: str) -> Signal:
+    def _index_logic(self, m: Module, bits, name: str):
         """Run-time inversion of raw plane bits into the stored index (shared by a column)."""
-        k = self.cfg.k
-        sub = Module()
-        m.submodules[name] = sub
-        out = Signal(k, name=f"{name}_out")
-        low = bits[: k - 1] ^ Cat(*[~bits[k - 1]] * (k - 1))
-        sub.d.comb += out.eq(Cat(low, bits[k - 1]))
-        return out
+        unit = _IndexLogic(self.cfg.k)
+        m.submodules[name] = unit
+        m.d.comb += unit.i_bits.eq(bits)
+        return unit.o_index
 
-    def _lookup(self, m: Module, table: list, index, unit: str) -> Signal:
+    def _lookup(self, m: Module, table, index, unit: str):
         """``table[index & mask]``, negated when symmetrized and the index MSB is 0."""
         k, width = self.cfg.k, self.entry_bits
-        select = Module()
+        select = _Select(width, self.entries)
         m.submodules[f"select_{unit}"] = select
-        picked = Signal(signed(width), name=f"picked_{unit}")
-        with select.Switch(index[: k - 1] if self.symmetric else index):
-            for j, entry in enumerate(table):
-                with select.Case(j):
-                    select.d.comb += picked.eq(entry)
+        m.d.comb += [select.i_table.eq(table), select.i_index.eq(index[: select.index_bits])]
         if not self.symmetric:
-            return picked
-        negate = Module()
+            return select.o_value
+        negate = _Negate(width)
         m.submodules[f"negate_{unit}"] = negate
-        value = Signal(signed(width), name=f"value_{unit}")
-        negate.d.comb += value.eq(Mux(index[k - 1], picked, (-picked)[:width]))
-        return value
+        m.d.comb += [negate.i_value.eq(select.o_value), negate.i_keep.eq(index[k - 1])]
+        return negate.o_value
 
-    def _shift_add(self, m: Module, start, value, name: str) -> Signal:
-        sub = Module()
-        m.submodules[name] = sub
-        out = Signal(32, name=f"{name}_out")
-        sub.d.comb += out.eq((start.as_signed() + (value << self.i_plane))[:32])
-        return out
+    def _shift_add(self, m: Module, start, value, name: str):
+        unit = _ShiftAdd(self.entry_bits, len(self.i_plane))
+        m.submodules[name] = unit
+        m.d.comb += [unit.i_start.eq(start), unit.i_value.eq(value), unit.i_plane.eq(self.i_plane)]
+        return unit.o_sum
+
+
+class _Precompute(wiring.Component):
+    """A unit's table from its row's K activations (signed): entry i = sum of the lanes whose
+    bit of i is set (2^K entries), or, symmetrized, ``sum_l c_l a_l`` with ``c_l = +-1`` from
+    bit l of ``i | 2^(K-1)`` (2^(K-1) entries); entries of ``width`` bits, two's complement."""
+
+    def __init__(self, act_bits: int, k: int, width: int, symmetric: bool):
+        self.k, self.width, self.symmetric = k, width, symmetric
+        entries = 2 ** (k - 1) if symmetric else 2**k
+        super().__init__({
+            "i_a": In(data.ArrayLayout(act_bits, k)),
+            "o_table": Out(data.ArrayLayout(width, entries)),
+        })  # fmt: skip
+
+    def elaborate(self, platform):
+        m = Module()
+
+        def keep(value, name: str) -> Signal:
+            wire = Signal(signed(self.width), name=name)
+            m.d.comb += wire.eq(value)
+            return wire
+
+        lanes = [self.i_a[lane].as_signed() for lane in range(self.k)]
+        if self.symmetric:
+            table = [keep(v, f"t{j}") for j, v in enumerate(_signed_sums(lanes, keep))]
+        else:
+            table = [keep(0, "t0")]  # entry i adds lane msb(i) to entry i - 2^msb(i)
+            for i in range(1, 1 << self.k):
+                top = i.bit_length() - 1
+                rest = i ^ (1 << top)
+                table.append(keep(lanes[top] if not rest else table[rest] + lanes[top], f"t{i}"))
+        m.d.comb += [self.o_table[j].eq(entry) for j, entry in enumerate(table)]
+        return m
+
+
+class _IndexLogic(wiring.Component):
+    """Raw plane bits -> the stored index: the low K-1 bits XOR NOT the msb, the msb kept."""
+
+    def __init__(self, k: int):
+        self.k = k
+        super().__init__({"i_bits": In(k), "o_index": Out(k)})
+
+    def elaborate(self, platform):
+        m = Module()
+        k, bits = self.k, self.i_bits
+        low = bits[: k - 1] ^ Cat(*[~bits[k - 1]] * (k - 1))
+        m.d.comb += self.o_index.eq(Cat(low, bits[k - 1]))
+        return m
+
+
+class _Select(wiring.Component):
+    """``o_value = i_table[i_index]``: an ``entries``:1 mux of ``width``-bit signed entries."""
+
+    def __init__(self, width: int, entries: int):
+        self.index_bits = (entries - 1).bit_length()
+        super().__init__({
+            "i_table": In(data.ArrayLayout(width, entries)),
+            "i_index": In(self.index_bits),
+            "o_value": Out(signed(width)),
+        })  # fmt: skip
+
+    def elaborate(self, platform):
+        m = Module()
+        with m.Switch(self.i_index):
+            for j in range(len(self.i_table)):
+                with m.Case(j):
+                    m.d.comb += self.o_value.eq(self.i_table[j].as_signed())
+        return m
+
+
+class _Negate(wiring.Component):
+    """``o_value = i_value`` when ``i_keep``, else ``-i_value`` (wrapped to ``width`` bits)."""
+
+    def __init__(self, width: int):
+        self.width = width
+        super().__init__({"i_value": In(signed(width)), "i_keep": In(1),
+                          "o_value": Out(signed(width))})  # fmt: skip
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.o_value.eq(Mux(self.i_keep, self.i_value, (-self.i_value)[: self.width]))
+        return m
+
+
+class _ShiftAdd(wiring.Component):
+    """``o_sum = (i_start + (i_value << i_plane))`` mod 2^32, signed."""
+
+    def __init__(self, width: int, plane_bits: int):
+        super().__init__({"i_start": In(32), "i_value": In(signed(width)),
+                          "i_plane": In(plane_bits), "o_sum": Out(32)})  # fmt: skip
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.o_sum.eq((self.i_start.as_signed() + (self.i_value << self.i_plane))[:32])
+        return m
 
 
 def _signed_sums(lanes: list, keep, name: str = "s") -> list:

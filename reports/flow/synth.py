@@ -42,7 +42,7 @@ instance's activities (:func:`lutsim.reports.flow.sta.power_runs`); a net crossi
 is counted once, at its driver. The simulation names each leaf module's ports as the netlist
 does; other nets are found through them (:class:`lutsim.reports.flow.power_netlist.Sources`).
 A submodule with a port bit the simulation recorded under no name (an unnamed Amaranth port,
-``port$6$0``, in the ablation's index logic) stays inside its parent's power netlist, where
+such as ``port$6$0``) stays inside its parent's power netlist, where
 OpenSTA propagates activity through it as in the flat flow.
 
 **flat** (``flat=True``; the flow before the hierarchical one): the netlist flattened, registers
