@@ -505,7 +505,7 @@ def _energy_check(spec: ReportSpec, data: dict[str, Any], options) -> list[dict[
             model = "dennard-1974"
             scaled = _scaled_pj(pj, node, pub["node_nm"]) if node else None
         published = sum(pub["pj"][t] for t in theirs)
-        out.append({"operation": label, "design": f"mac-{fmt}-dense {cfg.mnemonic}",
+        out.append({"operation": label, "design": f"mac-{fmt}-dense {result.mnemonic}",
                     "action": action, "pj": pj, "pj_scaled_45nm": scaled, "scaling": model,
                     "published_pj_45nm": published,
                     "ratio": scaled / published if scaled else None})  # fmt: skip
@@ -586,10 +586,11 @@ def _write_beside_paper(w: Callable[[str], Any], data: dict[str, Any]) -> None:
     if data["energy_check"]:
         ratios = ", ".join(f"{e['operation']} {_g(e['ratio'], 2)}x" for e in data["energy_check"])
         w(f"- **Power: the activity model.** Against the published energies, ours scaled to "
-          f"45 nm are {ratios}. Activities are measured at the inputs and registers only; "
-          "OpenSTA propagates them through the gates probabilistically. Our reading of the "
-          "table: along long carry and normalization chains the propagated activity, and with "
-          "it the power, grows with logic depth, so adders (FP32 accumulation, the LUT array's "
+          f"45 nm are {ratios}. Activities are simulated at the inputs, the registers and "
+          "every module boundary (each unit's ports); inside a unit OpenSTA propagates them "
+          "through the gates probabilistically. Our reading of the table: along long carry "
+          "and normalization chains within a unit the propagated activity, and with it the "
+          "power, grows with logic depth, so adders (an FP32 adder, the LUT array's "
           "shift/accumulate) are overestimated more than multipliers, and power ratios favor "
           "the design with fewer deep adders. Counted toggles from a gate-level simulation of "
           "the netlists would remove this uncertainty.\n")  # fmt: skip
