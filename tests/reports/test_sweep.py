@@ -553,7 +553,9 @@ def _start_and_signal(tmp_path: Path, path: Path, sig: int, files: int) -> subpr
 
 
 def test_cli_interrupted_by_ctrl_c(tmp_path):
-    path = spec_file(tmp_path, fake_spec(tmp_path, 8, delay_s=0.5))
+    # 32 points of 0.5 s on 2 workers: 8 s at least, so that a busy machine delaying this test
+    # for a few seconds cannot let the sweep finish before the signal
+    path = spec_file(tmp_path, fake_spec(tmp_path, 32, delay_s=0.5))
     proc = _start_and_signal(tmp_path, path, signal.SIGINT, 1)
     assert (proc.returncode, proc.stderr.read()) == (130, "lutsim: error: interrupted\n")
     meta = json.loads((tmp_path / "out" / "metadata.json").read_text())
@@ -561,7 +563,7 @@ def test_cli_interrupted_by_ctrl_c(tmp_path):
 
 
 def test_cli_sigkill_loses_and_duplicates_nothing(tmp_path):
-    spec = fake_spec(tmp_path, 16, delay_s=0.4)
+    spec = fake_spec(tmp_path, 32, delay_s=0.4)  # 6.4 s at least: time to land mid-sweep
     path = spec_file(tmp_path, spec)
     keys = {p.key for p in parse_spec(spec).points}
     _start_and_signal(tmp_path, path, signal.SIGKILL, 3)
@@ -572,7 +574,7 @@ def test_cli_sigkill_loses_and_duplicates_nothing(tmp_path):
     done = lutsim("sweep", str(path), "--out", "out", "--workers", "2", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == (
-        f"16 points: {16 - len(finished)} computed, {len(finished)} cached, 0 failed"
+        f"{len(keys)} points: {len(keys) - len(finished)} computed, {len(finished)} cached, 0 failed"
     )
     rerun = {k for k, _ in _events(tmp_path / "log", "start")[started:]}
     assert rerun == keys - set(finished), "finished points were computed again"
