@@ -525,13 +525,20 @@ def _alive_in_group(group: int) -> list[int]:
     return alive
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_and_signal(tmp_path: Path, path: Path, sig: int, files: int) -> subprocess.Popen:
     """Start ``lutsim sweep`` on 2 local workers in its own process group, send ``sig`` to the
     group once ``files`` points are finished, wait for it; no process of it may survive."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LUTSIM_SWEEP_EVALUATORS": __name__}
+    # Ctrl-C as a terminal delivers it, also when this test runs as a background job (where
+    # the shell has the sweep inherit SIGINT ignored)
     proc = subprocess.Popen([str(LUTSIM), "sweep", str(path), "--out", "out", "--workers", "2"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_default_sigint)  # fmt: skip
     try:
         deadline = time.monotonic() + 60
         while len(list((tmp_path / "out" / "points").glob("*.json"))) < files:
@@ -553,9 +560,7 @@ def _start_and_signal(tmp_path: Path, path: Path, sig: int, files: int) -> subpr
 
 
 def test_cli_interrupted_by_ctrl_c(tmp_path):
-    # 32 points of 0.5 s on 2 workers: 8 s at least, so that a busy machine delaying this test
-    # for a few seconds cannot let the sweep finish before the signal
-    path = spec_file(tmp_path, fake_spec(tmp_path, 32, delay_s=0.5))
+    path = spec_file(tmp_path, fake_spec(tmp_path, 8, delay_s=0.5))
     proc = _start_and_signal(tmp_path, path, signal.SIGINT, 1)
     assert (proc.returncode, proc.stderr.read()) == (130, "lutsim: error: interrupted\n")
     meta = json.loads((tmp_path / "out" / "metadata.json").read_text())
@@ -563,7 +568,7 @@ def test_cli_interrupted_by_ctrl_c(tmp_path):
 
 
 def test_cli_sigkill_loses_and_duplicates_nothing(tmp_path):
-    spec = fake_spec(tmp_path, 32, delay_s=0.4)  # 6.4 s at least: time to land mid-sweep
+    spec = fake_spec(tmp_path, 16, delay_s=0.4)
     path = spec_file(tmp_path, spec)
     keys = {p.key for p in parse_spec(spec).points}
     _start_and_signal(tmp_path, path, signal.SIGKILL, 3)
@@ -574,7 +579,7 @@ def test_cli_sigkill_loses_and_duplicates_nothing(tmp_path):
     done = lutsim("sweep", str(path), "--out", "out", "--workers", "2", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == (
-        f"{len(keys)} points: {len(keys) - len(finished)} computed, {len(finished)} cached, 0 failed"
+        f"16 points: {16 - len(finished)} computed, {len(finished)} cached, 0 failed"
     )
     rerun = {k for k, _ in _events(tmp_path / "log", "start")[started:]}
     assert rerun == keys - set(finished), "finished points were computed again"
