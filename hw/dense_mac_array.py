@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from lutsim.isa.config import CoreConfig
 
 from .add_array import tree_sum
-from .units import SharedUnits, place
+from .units import place
 
 __all__ = ["DenseMacArray"]
 
@@ -47,7 +47,7 @@ class DenseMacArray(wiring.Component):
         if cfg.act_format not in ("int8", "fp16"):
             raise ValueError(f"DenseMacArray needs act_format int8 or fp16, not {cfg.act_format!r}")
         self.cfg = cfg
-        self.shared_units = SharedUnits() if shared else None
+        self.shared_units: dict | None = {} if shared else None  # hw.units.place
         grid = data.ArrayLayout
         super().__init__(
             {
@@ -70,6 +70,7 @@ class DenseMacArray(wiring.Component):
         m = Module()
         cfg = self.cfg
         fp32 = cfg.replace(act_format="fp16").acc  # the fp32 accumulator format
+        shared = self.shared_units
         for row in range(cfg.m):
             for col in range(cfg.n):
                 acc = Signal(32, name=f"acc{row}_{col}")
@@ -77,7 +78,6 @@ class DenseMacArray(wiring.Component):
                 if cfg.act.is_float:
                     total = start
                     for k in range(cfg.k):
-                        shared = self.shared_units
                         mul = place(m, f"mul{row}_{col}_{k}", FPMul(cfg.act, fp32), shared)
                         add = place(m, f"add{row}_{col}_{k}", FPAdd(fp32), shared)
                         m.d.comb += [

@@ -10,7 +10,7 @@ from lutsim.isa.config import CoreConfig
 from lutsim.isa.formats import to_bits
 
 from .add_array import tree_sum
-from .units import SharedUnits, place
+from .units import place
 
 __all__ = ["MacArray"]
 
@@ -69,7 +69,7 @@ class MacArray(wiring.Component):
         if cfg.act_format == "fp16" and cfg.acc_format != "fp32":
             raise ValueError(f"MacArray accumulates fp16 products in fp32, not in {cfg.acc_format}")
         self.cfg = cfg
-        self.shared_units = SharedUnits() if shared else None
+        self.shared_units: dict | None = {} if shared else None  # hw.units.place
         grid = data.ArrayLayout
         super().__init__(
             {

@@ -4,8 +4,9 @@ Amaranth elaborates every submodule anew and writes one Verilog module per insta
 full-size FP16 MAC array (M2N64K4) is 512 fp16 multipliers and 512 fp32 adders, 1,025 modules
 and about 12 MB of Verilog, and most of its export time goes into elaborating the same unit
 again and again. :func:`place` can put a unit in as an ``Instance`` of a module named by the
-unit (``unit.module_name``) instead; the array remembers the unit (:class:`SharedUnits`) and
-:func:`lutsim.hw.vlbuild.verilog_of` appends each such module's Verilog once. The logic is the
+unit (``unit.module_name``) instead; the array remembers one unit of each kind (its
+``shared_units``: module name -> unit) and :func:`lutsim.hw.vlbuild.verilog_of` appends each
+such module's Verilog once. The logic is the
 same, and so is the instance hierarchy that synthesis and activity see (the instance names do
 not change). Amaranth's simulator cannot run an ``Instance``: a design with shared units is
 for export only (Yosys, Verilator).
@@ -20,17 +21,15 @@ from amaranth.hdl import Instance, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
-__all__ = ["SharedUnits", "place"]
+__all__ = ["place"]
 
 
-class SharedUnits(dict):
-    """The units an array instantiates by module name: ``module_name -> unit`` (one unit of each
-    kind, filled while the array elaborates)."""
-
-
-def place(m: Module, name: str, unit: wiring.Component, shared: SharedUnits | None) -> Any:
+def place(
+    m: Module, name: str, unit: wiring.Component, shared: dict[str, wiring.Component] | None
+) -> Any:
     """Put ``unit`` into ``m`` as submodule ``name`` and return what to connect: the unit
-    itself, or, with ``shared``, an ``Instance`` of ``unit.module_name`` and an object whose
+    itself, or, with ``shared`` (module name -> unit, filled as the array elaborates), an
+    ``Instance`` of ``unit.module_name`` and an object whose
     attributes are a signal per port of the unit's signature (named ``<name>_<port>``).
     ``unit.module_name`` must name everything its logic depends on (its formats)."""
     if shared is None:

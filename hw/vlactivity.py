@@ -314,11 +314,20 @@ def instance_tree(verilog: str, top: str) -> dict[str, str]:
     top) -> the name of its module. Amaranth names a submodule's module after its path
     (``top.path``); a shared unit's module (:mod:`lutsim.hw.units`) has its own name and many
     instances."""
-    bodies = {}
+    return _tree(_bodies(verilog), top)
+
+
+def _bodies(verilog: str) -> dict[str, str]:
+    """Each module's text by module name."""
     headers = list(_MODULE.finditer(verilog))
-    for k, header in enumerate(headers):
-        end = headers[k + 1].start() if k + 1 < len(headers) else len(verilog)
-        bodies[_unescape(header.group(1))] = verilog[header.start() : end]
+    ends = [h.start() for h in headers[1:]] + [len(verilog)]
+    return {
+        _unescape(h.group(1)): verilog[h.start() : end]
+        for h, end in zip(headers, ends, strict=True)
+    }
+
+
+def _tree(bodies: dict[str, str], top: str) -> dict[str, str]:
     tree: dict[str, str] = {}
     below = [("", top)]
     while below:
@@ -368,20 +377,18 @@ def registers(verilog: str, top: str) -> dict[str, int]:
     """The registers of Amaranth's ``verilog`` (``always @(posedge clk) name <= ...``) in every
     instance below ``top``: ``path.name`` -> width, named as synthesis names their flip-flops'
     outputs."""
+    bodies = _bodies(verilog)
     own: dict[str, dict[str, int]] = {}
-    headers = list(_MODULE.finditer(verilog))
-    for k, header in enumerate(headers):
-        end = headers[k + 1].start() if k + 1 < len(headers) else len(verilog)
-        body = verilog[header.start() : end]
+    for module, body in bodies.items():
         widths = {}
         for match in _DECLARATION.finditer(body):
             bits = re.search(r"\[(\d+):(\d+)\]", match.group(1))
             widths[_unescape(match.group(2))] = abs(int(bits[1]) - int(bits[2])) + 1 if bits else 1
-        own[_unescape(header.group(1))] = {
+        own[module] = {
             _unescape(m.group(1)): widths[_unescape(m.group(1))] for m in _REGISTER.finditer(body)
         }
     found = {}
-    for path, module in sorted(instance_tree(verilog, top).items()):
+    for path, module in sorted(_tree(bodies, top).items()):
         for name, width in own.get(module, {}).items():
             found[f"{path}.{name}" if path else name] = width
     return found

@@ -50,7 +50,7 @@ def verilog_of(component, name: str) -> str:
 
     Ports come from the component's signature. Source-location attributes are left out, so the
     text (and the build cache key) depends only on the logic. A component that instantiates
-    shared units (its ``shared_units``, :class:`lutsim.hw.units.SharedUnits`) gets each unit's
+    shared units (its ``shared_units``, :func:`lutsim.hw.units.place`) gets each unit's
     module appended once, after its own.
     """
     os.environ.setdefault("AMARANTH_USE_YOSYS", "builtin")

@@ -130,7 +130,7 @@ def _level_cfg(cfg: CoreConfig, level: str) -> CoreConfig:
 def _ablation_cfg(spec: ReportSpec) -> CoreConfig:
     """The ablation's tile: the core's with INT8 activations, or the DP4 unit's when the report
     has no array level."""
-    return _level_cfg(spec.core, "array" if "array" in spec.levels else "dp4").replace(
+    return _level_cfg(spec.core, "array" if spec.array_level("int8") else "dp4").replace(
         act_format="int8"
     )
 

@@ -382,17 +382,13 @@ def _measure_core(cfg, engine: str, vcd: Path, seed: int, inputs, outputs, signa
 
 
 # ---- the designs --------------------------------------------------------------------------
-def _baseline(act: str | None) -> Callable[[CoreConfig], CoreConfig]:
+def _baseline(act: str | None, weights: bool = True) -> Callable[[CoreConfig], CoreConfig]:
+    """M, N, K, the weight bits (not ``weights``: the dense MACs, whose weights arrive in the
+    activation format) and the activation format (``act``, or the configuration's)."""
+
     def configure(cfg: CoreConfig) -> CoreConfig:
-        return CoreConfig(m=cfg.m, n=cfg.n, k=cfg.k, weight_bits=cfg.weight_bits,
-                          act_format=act or cfg.act_format)  # fmt: skip
-
-    return configure
-
-
-def _dense_baseline(act: str) -> Callable[[CoreConfig], CoreConfig]:
-    def configure(cfg: CoreConfig) -> CoreConfig:  # no weight bits: weights arrive as ``act``
-        return CoreConfig(m=cfg.m, n=cfg.n, k=cfg.k, act_format=act)
+        bits = {"weight_bits": cfg.weight_bits} if weights else {}
+        return CoreConfig(m=cfg.m, n=cfg.n, k=cfg.k, act_format=act or cfg.act_format, **bits)
 
     return configure
 
@@ -506,10 +502,10 @@ DESIGNS: dict[str, Design] = {
                _baseline("fp16"), _mac, _MAC_FP, _mac_steps,
                lambda cfg, act: cfg.m * cfg.n * cfg.k, shares=True),
         Design("mac-int8-dense", "INT8 MAC array, weights already INT8 (DenseMacArray)",
-               _dense_baseline("int8"), _dense, _MAC_INT, _dense_steps,
+               _baseline("int8", weights=False), _dense, _MAC_INT, _dense_steps,
                lambda cfg, act: cfg.m * cfg.n * cfg.k),
         Design("mac-fp16-dense", "FP16 MAC array, weights already FP16 (DenseMacArray)",
-               _dense_baseline("fp16"), _dense, _MAC_FP, _dense_steps,
+               _baseline("fp16", weights=False), _dense, _MAC_FP, _dense_steps,
                lambda cfg, act: cfg.m * cfg.n * cfg.k, shares=True),
         Design("add", "bit-serial ADD array (hw.add_array.AddArray)", _baseline(None), _add,
                ((r"", "adder trees + accumulator registers", "acc.int32_add"),),

@@ -187,6 +187,7 @@ LOGIC_SITE = {"ecp5": "TRELLIS_COMB", "ice40": "ICESTORM_LC"}
 
 SEED_MAX = 2**31 - 1
 
+
 def prepare(top: str) -> str:
     """Yosys commands between reading the design (top module ``top``) and synthesizing it (why:
     the module docstring, step 3); they enter the synthesis cache key, and the board build's."""

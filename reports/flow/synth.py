@@ -125,6 +125,7 @@ from .scaling import DEFAULT_MODEL, STILLMAKER_NODES_NM, TARGET_NODES_NM, scale_
 
 __all__ = [
     "ABLATION",
+    "ACTS",
     "DEFAULT_CLOCK_NS",
     "DEFAULT_LIBERTY",
     "DESIGNS",
@@ -134,7 +135,6 @@ __all__ = [
     "dp4",
     "energy_per_action",
     "known",
-    "ACTS",
     "lut_vs_mac",
     "lut_vs_mac_designs",
     "scale",

@@ -51,6 +51,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from lutsim.hw.vlactivity import instance_tree
+
 from .liberty import Liberty
 
 __all__ = [
@@ -169,7 +171,6 @@ def _script(work: Path, name: str, output: str, top: str) -> None:
 
 _MODULE = re.compile(r"^((?:\(\*.*?\*\)\n)*)module (\\\S+ |\S+?)\s*\(.*?^endmodule\n", re.M | re.S)
 _ESCAPED = re.compile(r"\\\S+ ")
-_INSTANCE = re.compile(r"^  (\\\S+ |[A-Za-z_][\w$]*) +(\\\S+ |[A-Za-z_][\w$]*) *\($", re.M)
 
 
 def merge_modules(verilog: str, top: str) -> str:
@@ -197,23 +198,9 @@ def merge_modules(verilog: str, top: str) -> str:
 
 def instances(netlist: str, top: str) -> dict[str, str]:
     """Every instance path of a hierarchical netlist ("" the top, ``a.b`` below it) -> the name
-    of its module."""
-    bodies = {m.group(2).lstrip("\\").rstrip(): m.group(0) for m in _MODULE.finditer(netlist)}
-    tree: dict[str, str] = {}
-
-    def walk(path: str, module: str) -> None:
-        tree[path] = module
-        for kind, name in _INSTANCE.findall(bodies[module]):
-            kind = kind.lstrip("\\").rstrip()
-            if kind in bodies:
-                walk(f"{path}.{_bare(name)}" if path else _bare(name), kind)
-
-    walk("", top)
-    return tree
-
-
-def _bare(name: str) -> str:
-    return name.lstrip("\\").rstrip()
+    of its module: :func:`lutsim.hw.vlactivity.instance_tree`, which reads Amaranth's Verilog
+    and Yosys's netlists alike."""
+    return instance_tree(netlist, top)
 
 
 def module_areas(stat: dict, top: str, lib: Liberty) -> dict[str, ModuleArea]:

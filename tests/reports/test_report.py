@@ -160,7 +160,9 @@ def test_report_cli(tmp_path, report):
     assert result.returncode == 0, result.stderr
     assert result.stderr.startswith("[1/")  # progress, one line per step
     assert "synthesized mac-fp16-dense lmma.m1n1k4.f16.u2.f32.f32" in result.stderr
-    assert result.stdout.startswith("wrote out/report.md with 4 figures (SVG and PNG) and report.json in ")
+    assert result.stdout.startswith(
+        "wrote out/report.md with 4 figures (SVG and PNG) and report.json in "
+    )
     assert (tmp_path / "out" / "report.md").exists()
     # synthesis on 2 processes gives what one process gave
     data = json.loads((tmp_path / "out" / "report.json").read_text())
