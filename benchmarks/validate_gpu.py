@@ -5,7 +5,9 @@ gives the rules) is simulated on its dense preset (``<GPU>-FP16`` at 16-bit weig
 at 8-bit weights) with the GPU's costs under load (:data:`lutsim.sim.presets.GPU_COSTS`), and
 compared with its measured time. Prints the mean absolute percentage error (MAPE) and the worst
 cases per GPU and per size bucket, on the validation rows and on the calibration rows separately,
-and the excluded rows with their reasons.
+and the excluded rows with their reasons; for the L2-resident ones (replays whose operands stay
+in L2, which the model does not assume) also the model's error and the validation MAPE with
+them kept.
 
 ``--fit`` refits the fitted costs (per GPU: the fixed time of a kernel, the host's launch, the
 sustained issue rate of the tensor cores and their power limit, one per MAC format the GPU's
@@ -193,6 +195,19 @@ def main(argv=None) -> int:
             reasons[r.reason] += 1
     for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
         print(f"{count:4d}  {reason}")
+    resident = [r for r in rows if r.reason == measurements.L2_RESIDENT]
+    if resident:
+        print("\nthe L2-resident rows against the model, which reads their operands from DRAM:")
+        for r in resident:
+            p = predict_us(r)
+            print(f"  {r.rule_split[:3]} {r.dtype} {r.m}x{r.n}x{r.k} measured {r.time_us:.4g} us, "
+                  f"model {p:.4g} us ({100 * (p / r.time_us - 1):+.0f} %)")  # fmt: skip
+        both = [r for r in used if r.split == "validation"] + [
+            r for r in resident if r.rule_split == "validation"
+        ]
+        mape = statistics.fmean(ape(predict_us(r), r.time_us) for r in both)
+        print(f"validation MAPE if they were kept (their split by the rule): {100 * mape:.1f} % "
+              f"over {len(both)} rows")  # fmt: skip
     return 0
 
 

@@ -61,7 +61,7 @@ in :func:`machine` gives the ideal machine (peak rates, no fixed time).
 ==================== ======= ========= ======= ================================================
 cost                 A100    A100-PCIe H100    source
 ==================== ======= ========= ======= ================================================
-fixed time / kernel  3.29 us 3.29 us   3.29 us fitted: H100 kernel-timed calibration rows
+fixed time / kernel  4.52 us 4.52 us   4.52 us fitted: H100 kernel-timed calibration rows
                                                (A100: carried)
 DRAM latency         407 ns  407 ns    370 ns  pointer chase (gpu-benches): A100 40GB 574
                                                cycles at 1410 MHz (A100-80GB: 406 ns); H100
@@ -69,10 +69,10 @@ DRAM latency         407 ns  407 ns    370 ns  pointer chase (gpu-benches): A100
 DRAM sustained       0.868   0.868     0.95    gpu-stream read, 100 % occupancy (gpu-benches):
                                                A100 80GB 1769 of 2039 GB/s; H100 PCIe 1942 of
                                                2039 GB/s
-issue rate sustained 0.98    0.98      0.84    fitted: calibration rows
-power limit (rate)   0.84    0.76      0.74    fitted: calibration rows (A100-PCIe: its own)
-power limit, FP8     -       -         0.68    fitted: the H100's FP8 calibration rows
-host launch / call   5.16 us 5.16 us   4.95 us fitted: per-call calibration rows (not in
+issue rate sustained 0.98    0.98      0.82    fitted: calibration rows
+power limit (rate)   0.84    0.76      0.76    fitted: calibration rows (A100-PCIe: its own)
+power limit, FP8     -       -         0.76    fitted: the H100's FP8 calibration rows
+host launch / call   3.93 us 3.93 us   3.71 us fitted: per-call calibration rows (not in
                                                kernel times)
 ==================== ======= ========= ======= ================================================
 
@@ -80,8 +80,9 @@ The power limit is the highest fraction of the tensor cores' peak rate a GPU sus
 its board power (400 W A100 SXM4, 250 W A100 PCIe, 700 W H100 SXM5): a kernel that would run
 them faster is stretched to it, as the board lowers its clock (:func:`lutsim.sim.gpu.power_limited`).
 Each MAC format has its own limit (:attr:`GpuCosts.format_power`): an FP8 ``mma`` does
-twice the MACs of an FP16 one per clock at less than twice the energy, so the H100 sustains a
-smaller share of its FP8 peak than of its FP16 one; the LUT presets use the 16-bit limit.
+twice the MACs of an FP16 one per clock, at an energy per clock of its own, so the share of
+its peak a board sustains may differ; the LUT presets use the 16-bit limit. On the H100 the
+fit finds the same share for FP8 as for FP16 (0.76) on DeepGEMM's FP8 rows.
 ``A100-PCIe`` is a variant (:data:`VARIANTS`): the A100 40GB PCIe has the A100's facts and
 costs but its own power limit; ``machine(..., variant="A100-PCIe")`` gives an A100 preset its
 costs. The A100-80GB shares the A100's costs.
@@ -283,16 +284,16 @@ GPUS: dict[str, GpuSpec] = {
 # one per MAC format with calibration rows (the H100's FP16/BF16 rows and its FP8 rows).
 # The on-GPU fixed time is fitted on the H100's kernel-timed calibration rows; no A100 row is
 # kernel-timed, so the A100 carries the H100's over and fits its launch time on per-call rows.
-A100_FIXED_US = 3.29
+A100_FIXED_US = 4.52
 A100_ISSUE = 0.98
-A100_LAUNCH_US = 5.16
+A100_LAUNCH_US = 3.93
 A100_POWER = 0.84
 A100_PCIE_POWER = 0.76
-H100_POWER = 0.74
-H100_FP8_POWER = 0.68
-H100_FIXED_US = 3.29
-H100_ISSUE = 0.84
-H100_LAUNCH_US = 4.95
+H100_POWER = 0.76
+H100_FP8_POWER = 0.76
+H100_FIXED_US = 4.52
+H100_ISSUE = 0.82
+H100_LAUNCH_US = 3.71
 
 COST_SOURCES = types.MappingProxyType(
     {
