@@ -31,7 +31,9 @@ def compare(job) -> tuple:
     """(preset, weight bits, M, N, K, CTAs, fast cycles, detailed cycles)."""
     (preset, bits, act), (m, n, k), sms = job
     table = "int8" if "LUT" in preset else None
-    mach = machine(preset, bits, act, table_format=table).with_sms(sms)
+    mach = machine(preset, bits, act, table_format=table)
+    if sms:
+        mach = mach.with_sms(min(sms, mach.gpu.sms))
     fast = simulate_machine(mach, m, n, k, precompute="separate")
     detailed = simulate_machine(mach, m, n, k, precompute="separate", mode="detailed",
                                 tiling=fast.tiling)  # fmt: skip
@@ -41,15 +43,23 @@ def compare(job) -> tuple:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sms", type=int, default=8, help="SMs of the slice (default: 8)")
+    parser.add_argument(
+        "--sms",
+        type=int,
+        default=8,
+        help="SMs of the slice, at most the GPU's; 0: the whole GPU (default: 8)",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="processes (default: 2)")
     parser.add_argument("--worst", type=int, default=12, help="kernels to list (default: 12)")
     args = parser.parse_args(argv)
+    if args.sms < 0 or args.jobs < 1:
+        parser.error("--sms must be 0 or more and --jobs 1 or more")
     jobs = [(p, s, args.sms) for p, s in itertools.product(PRESETS, SHAPES)]
     with ProcessPoolExecutor(args.jobs) as pool:
         results = list(pool.map(compare, jobs))
     error = {r: (r[6] - r[7]) / r[7] for r in results}
-    print(f"fast against detailed on {args.sms} SMs, {len(results)} kernels")
+    where = f"{args.sms} SMs" if args.sms else "the whole GPU"
+    print(f"fast against detailed on {where}, {len(results)} kernels")
     for r in sorted(results, key=lambda r: -abs(error[r]))[: args.worst]:
         preset, bits, m, n, k, ctas, fast, detailed = r
         print(f"  {preset:<12} W{bits:<2} {m}x{n}x{k} ({ctas} CTAs): fast {fast} detailed "

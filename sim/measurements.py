@@ -29,10 +29,10 @@ DeepGEMM grouped (MoE) GEMMs                      several GEMMs in one kernel, n
 inputs of zeros or small integers (Horace He's    data-dependent power: such inputs draw less
 zero and integer rows, the CUTLASS profiler doc   power and hold a higher clock than real data
 and CUTLASS issue #956, run with its arguments)
-a CUDA-graph replay without an L2 flush (vLLM's    L2-resident: ``do_bench_cudagraph`` replays
-``bench_fp8_gemm``: ``triton.testing.              the same operands without flushing L2, so
-do_bench_cudagraph``) whose operands and result   when they fit in L2 every replay after the
-fit in the GPU's L2                               first reads them from L2, not DRAM; the model
+a CUDA-graph replay without an L2 flush           L2-resident: ``do_bench_cudagraph`` replays
+(vLLM's ``bench_fp8_gemm``) whose operands and    the same operands without flushing L2, so
+result fit in the GPU's L2                        when they fit in L2 every replay after the
+                                                  first reads them from L2, not DRAM; the model
                                                   starts each kernel with its operands in DRAM
                                                   (as a model's forward pass does). NVIDIA
                                                   TileGym PR #118 measured such replays of an
