@@ -131,10 +131,10 @@ def run_fast(plan: Plan) -> dict:
     first_data = np.where(in_first, queued, np.where(bound, round_trip, own + backlog)) + latency
 
     # fill: stages arriving while the first is written queue ahead of the first reads; the
-    # time between a CTA's first steps is a round of the wave's requests at the start, later
-    # as busy as the global pipes are
-    load = np.minimum(1.0, round_trip / np.maximum(first_local, 1e-9))
-    gap = np.where(in_first | bound, np.maximum(own, round_trip), own + round_trip * load)
+    # time between a CTA's first steps is a round of the wave's requests at the start (every
+    # SM asks at once) or when a global pipe is its bottleneck; otherwise its prefetches are
+    # asked for back to back and pass one after another, its own transfer time apart
+    gap = np.where(in_first | bound, np.maximum(own, round_trip), own)
     ahead = np.where(gap > 0, np.ceil(fill0 / np.maximum(gap, 1e-9)) - 1, prefetch)
     smem_step = (plan.cta_fill_bytes(sg) + warps * plan.warp_smem_bytes(sg)) / smem_bw
     smem_bound = smem_step >= np.maximum(
