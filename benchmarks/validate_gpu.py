@@ -200,7 +200,7 @@ def main(argv=None) -> int:
         print("\nthe L2-resident rows against the model, which reads their operands from DRAM:")
         for r in resident:
             p = predict_us(r)
-            print(f"  {r.rule_split[:3]} {r.dtype} {r.m}x{r.n}x{r.k} measured {r.time_us:.4g} us, "
+            print(f"  {r.rule_split:<11} {r.dtype} {r.m}x{r.n}x{r.k} measured {r.time_us:.4g} us, "
                   f"model {p:.4g} us ({100 * (p / r.time_us - 1):+.0f} %)")  # fmt: skip
         both = [r for r in used if r.split == "validation"] + [
             r for r in resident if r.rule_split == "validation"

@@ -16,6 +16,7 @@ row                                               excluded because
 TF32 GEMMs                                        no TF32 preset
 H100 PCIe                                         a different GPU (114 SMs, HBM2e 2.0 TB/s) with
                                                   no preset
+DeepGEMM grouped (MoE) GEMMs                      several GEMMs in one kernel, not one GEMM
 triton issue #6523 (A100)                         35-40 % below the other A100 sources at the
                                                   same sizes: a throttled or shared node
 vLLM PR #13917, triton PR #3546                   a per-call floor of 57-69 us at every size:
@@ -25,7 +26,6 @@ DeepGEMM's initial README table                   timed with an L2 flush that di
                                                   (DeepGEMM PR #68 fixed it); the same shapes
                                                   timed after the fix come from DeepGEMM issue
                                                   #136 (H100) and PR #168 (H800)
-DeepGEMM grouped (MoE) GEMMs                      several GEMMs in one kernel, not one GEMM
 inputs of zeros or small integers (Horace He's    data-dependent power: such inputs draw less
 zero and integer rows, the CUTLASS profiler doc   power and hold a higher clock than real data
 and CUTLASS issue #956, run with its arguments)
@@ -36,9 +36,10 @@ result fit in the GPU's L2                        when they fit in L2 every repl
                                                   starts each kernel with its operands in DRAM
                                                   (as a model's forward pass does). NVIDIA
                                                   TileGym PR #118 measured such replays of an
-                                                  RMSNorm on a GB200 1.06-1.6x faster than with
-                                                  a flush while the working set fits L2, and
-                                                  equal once it is twice L2.
+                                                  RMSNorm on a GB200 1.6x faster than with a
+                                                  flush at half the L2, 1.06x at the L2's size
+                                                  and equal at twice it, so rows beyond the L2
+                                                  are kept.
                                                   ``benchmarks/validate_gpu.py`` still prints
                                                   the model's error on these rows.
 ================================================= ============================================
@@ -49,8 +50,9 @@ the row's source states (the ``variant`` column), nothing else: an A100 80GB use
 ``A100-80GB`` (2039 GB/s; the MLX rows' source shows its 80 GB by its own figures: cuBLAS
 reads 1783 GB/s, above the 40 GB cards' 1555 GB/s peak), an A100 40GB PCIe uses ``A100`` with the costs of the 250 W card
 (:data:`lutsim.sim.presets.VARIANTS` ``"A100-PCIe"``), every other A100 row (SXM4, or not
-stated) ``A100``; H100 SXM5 and H800 (the H100 SXM5 compute and memory with reduced NVLink)
-use ``H100``.
+stated) ``A100``; H100 SXM5, H800 (the H100 SXM5 compute and memory with reduced NVLink) and
+every other H100 row (not stated: the SXM5, the H100 the measured libraries target) use
+``H100``.
 
 Timing: a row is ``kernel`` time when its harness times the kernel on the GPU alone (DeepGEMM's
 ``tests/test_core.py``: CUPTI kernel durations through ``bench_kineto``; vLLM's ``bench_fp8_gemm``:
@@ -65,13 +67,12 @@ before any fit and does not look at the measured value.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .presets import VARIANTS, Machine, machine
+from .presets import GPUS, VARIANTS, Machine, machine
 
 __all__ = ["DATA", "L2_RESIDENT", "SPLITS", "Measurement", "bucket", "load"]
 
@@ -87,10 +88,10 @@ _EXCLUDED_SOURCES = (  # (text in the source column, reason)
     ("deepseek-ai/DeepGEMM README.md, initial-release revision",
      "timed with a broken L2 flush (DeepGEMM PR #68); re-measured in DeepGEMM #136 and #168"),
 )  # fmt: skip
-_KERNEL_TIMED = ("deepseek-ai/DeepGEMM", "vllm-project/vllm PR #23280",
-                 "vllm-project/vllm PR #49363")  # fmt: skip
 _UNFLUSHED = ("vllm-project/vllm PR #23280", "vllm-project/vllm PR #49363")
 """Sources timed by ``triton.testing.do_bench_cudagraph`` (no L2 flush between replays)."""
+_KERNEL_TIMED = ("deepseek-ai/DeepGEMM README", "deepseek-ai/DeepGEMM GitHub issue #136",
+                 "deepseek-ai/DeepGEMM PR #168", *_UNFLUSHED)  # fmt: skip
 L2_RESIDENT = "L2-resident: a CUDA-graph replay without an L2 flush, operands and result fit L2"
 _NON_RANDOM = ("torch.zeros inputs", "integer-valued", "integer-valued init")
 
@@ -118,15 +119,11 @@ class Measurement:
     split: str
     reason: str
     timing: str  # "kernel" or "per call"
+    rule_split: str  # the set the split rule puts it in, excluded or not
 
     @property
     def bucket(self) -> str:
         return bucket(self.m, self.n, self.k)
-
-    @property
-    def rule_split(self) -> str:
-        """The set the split rule puts the row in, excluded or not."""
-        return _split(dataclasses.asdict(self))
 
     def machine(self) -> Machine:
         """The machine the row is simulated on: its preset with its variant's costs."""
@@ -145,8 +142,7 @@ def bucket(m: int, n: int, k: int) -> str:
 
 
 def _split(row: dict) -> str:
-    """The set the split rule puts ``row`` in (the CSV's fields as text)."""
-    key = "|".join(str(row[c]) for c in ("source", "gpu", "dtype", "m", "n", "k", "library"))
+    key = "|".join(row[c] for c in ("source", "gpu", "dtype", "m", "n", "k", "library"))
     return (
         "calibration"
         if int(hashlib.sha256(key.encode()).hexdigest(), 16) % 3 == 0
@@ -171,27 +167,28 @@ def _target(row: dict) -> tuple[str | None, int | None, str | None, str]:
         return None, None, None, "no TF32 preset"
     if "PCIe" in variant and gpu == "H100":
         return None, None, None, "H100 PCIe: a different GPU with no preset"
+    if "m_grouped" in row["library"]:
+        return None, None, None, "several grouped GEMMs in one kernel"
     for text, reason in _EXCLUDED_SOURCES:
         if text in row["source"]:
             return None, None, None, reason
-    if "m_grouped" in row["library"]:
-        return None, None, None, "several grouped GEMMs in one kernel"
     if any(text in row["notes"] for text in _NON_RANDOM):
         return None, None, None, "non-random inputs (lower power, higher clock)"
     if dtype.startswith("fp8"):
         preset, wbits, act = f"{gpu}-FP8", 8, dtype
     else:
         preset, wbits, act = f"{gpu}-FP16", 16, "bf16" if dtype == "bf16" else "fp16"
-    if row["source"].startswith(_UNFLUSHED) and _fits_l2(row, preset, wbits):
+    if row["source"].startswith(_UNFLUSHED) and _fits_l2(row, gpu, wbits):
         return preset, wbits, act, L2_RESIDENT
     return preset, wbits, act, ""
 
 
-def _fits_l2(row: dict, preset: str, wbits: int) -> bool:
-    """Whether the row's operands (``wbits`` each) and 16-bit result fit in its GPU's L2."""
+def _fits_l2(row: dict, gpu: str, wbits: int) -> bool:
+    """Whether the row's operands (``wbits`` each: a dense preset's activations are as wide as
+    its weights) and 16-bit result fit in the L2 of ``gpu``."""
     m, n, k = int(row["m"]), int(row["n"]), int(row["k"])
     working_set = (m + n) * k * wbits // 8 + m * n * 2
-    return working_set <= machine(preset, wbits).gpu.l2_bytes
+    return working_set <= GPUS[gpu].l2_bytes
 
 
 def load(path: Path | str = DATA) -> list[Measurement]:
@@ -205,12 +202,14 @@ def load(path: Path | str = DATA) -> list[Measurement]:
             else:
                 time_us = 2.0 * m * n * k / (float(row["tflops"]) * 1e12) * 1e6
             preset, wbits, act, reason = _target(row)
+            rule_split = _split(row)
             rows.append(Measurement(
                 gpu=row["gpu"], variant=row["variant"], dtype=row["dtype"], m=m, n=n, k=k,
                 time_us=time_us, library=row["library"], source=row["source"],
                 locator=row["locator"], notes=row["notes"], preset=preset,
                 costs=_variant(row["gpu"], row["variant"]) if preset else None, wbits=wbits,
-                act=act, split="excluded" if reason else _split(row), reason=reason,
+                act=act, split="excluded" if reason else rule_split, reason=reason,
                 timing="kernel" if row["source"].startswith(_KERNEL_TIMED) else "per call",
+                rule_split=rule_split,
             ))  # fmt: skip
     return rows

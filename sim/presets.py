@@ -82,7 +82,7 @@ them faster is stretched to it, as the board lowers its clock (:func:`lutsim.sim
 Each MAC format has its own limit (:attr:`GpuCosts.format_power`): an FP8 ``mma`` does
 twice the MACs of an FP16 one per clock, at an energy per clock of its own, so the share of
 its peak a board sustains may differ; the LUT presets use the 16-bit limit. On the H100 the
-fit finds the same share for FP8 as for FP16 (0.76) on DeepGEMM's FP8 rows.
+fit finds the same share for FP8 as for FP16 (0.76) on its FP8 calibration rows.
 ``A100-PCIe`` is a variant (:data:`VARIANTS`): the A100 40GB PCIe has the A100's facts and
 costs but its own power limit; ``machine(..., variant="A100-PCIe")`` gives an A100 preset its
 costs. The A100-80GB shares the A100's costs.
