@@ -198,14 +198,13 @@ def main(argv=None) -> int:
     resident = [r for r in rows if r.reason == measurements.L2_RESIDENT]
     if resident:
         print("\nthe L2-resident rows against the model, which reads their operands from DRAM:")
-        for r in resident:
-            p = predict_us(r)
+        resident_preds = [predict_us(r) for r in resident]
+        for r, p in zip(resident, resident_preds, strict=True):
             print(f"  {r.rule_split:<11} {r.dtype} {r.m}x{r.n}x{r.k} measured {r.time_us:.4g} us, "
                   f"model {p:.4g} us ({100 * (p / r.time_us - 1):+.0f} %)")  # fmt: skip
-        both = [r for r in used if r.split == "validation"] + [
-            r for r in resident if r.rule_split == "validation"
-        ]
-        mape = statistics.fmean(ape(predict_us(r), r.time_us) for r in both)
+        pairs = [*zip(used, preds, strict=True), *zip(resident, resident_preds, strict=True)]
+        both = [ape(p, r.time_us) for r, p in pairs if r.rule_split == "validation"]
+        mape = statistics.fmean(both)
         print(f"validation MAPE if they were kept (their split by the rule): {100 * mape:.1f} % "
               f"over {len(both)} rows")  # fmt: skip
     return 0

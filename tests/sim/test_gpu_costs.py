@@ -149,8 +149,9 @@ def test_w16_moves_8x_the_weight_bytes_of_w2():
     [("H100-FP16", 16, "fp16", 1, 4096, 4096, None), ("A100-FP16", 16, "bf16", 16, 4096, 4096, None),
      ("H100-FP8", 8, "e4m3", 64, 2048, 2048, 8), ("A100-INT8", 8, "int8", 100, 1000, 2000, 8),
      ("H100-FP8", 8, "e4m3", 512, 3072, 2048, 8),
-     ("A100-FP16", 4, None, 2048, 1024, 512, None),  # 5 waves of 8-step CTAs: their first stages
-     ("A100-LUT-4X", 2, "int8", 8, 4096, 4096, None)],  # queue ahead of the warps' first reads
+     # five waves of 8-step CTAs: their first stages queue ahead of the warps' first reads
+     ("A100-FP16", 4, None, 2048, 1024, 512, None),
+     ("A100-LUT-4X", 2, "int8", 8, 4096, 4096, None)],
 )  # fmt: skip
 def test_fast_and_detailed_agree_with_the_costs(preset, wbits, act, m, n, k, sms):
     mach = machine(preset, wbits, act)
@@ -240,9 +241,6 @@ def test_l2_resident_replays_and_the_broken_flush_are_excluded_with_their_reason
     after_fix = [r for r in rows if r.source.startswith(fixed)]
     assert len(after_fix) == 23 and all(r.timing == "kernel" for r in after_fix)
     assert {r.split for r in after_fix} == {"calibration", "validation"}
-    assert all(r.rule_split == r.split for r in rows if r.split != "excluded")
-    resident = [r for r in rows if r.reason == measurements.L2_RESIDENT]
-    assert {r.rule_split for r in resident} <= {"calibration", "validation"}
 
 
 def test_validation_within_the_bound():
